@@ -1,0 +1,226 @@
+//! The public detector: options and weights in, faces out.
+
+use std::sync::Once;
+
+use image::{DynamicImage, RgbImage};
+
+use crate::backend::{Backend, ImageView};
+use crate::cpu::{CpuBackend, CpuNets};
+use crate::error::{Error, Result};
+use crate::face::{BoundingBox, Face, Keypoints, Point};
+use crate::options::{Device, DetectorOptions, NmsThresholds, PyramidRule, Stages, Thresholds};
+use crate::pipeline::boxes::Candidate;
+use crate::pipeline::cascade;
+use crate::timings::StageTimings;
+use crate::weights::Weights;
+
+/// An MTCNN face detector. Build it once and reuse it: building packs the weights.
+///
+/// A `Detector` is `Send + Sync`; share one between threads (behind an `Arc`) rather than building one a thread.
+/// Each call to [`Detector::detect`] already spreads its work over rayon's global thread pool.
+pub struct Detector {
+    options: DetectorOptions,
+    device: Device,
+    backend: Box<dyn Backend>,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector").field("options", &self.options).field("device", &self.device).finish()
+    }
+}
+
+/// Builds a [`Detector`]; every setter has the Python package's default.
+///
+/// ```
+/// use mtcnn_wgpu::{Detector, Device, Stages};
+/// let detector = Detector::builder().min_face_size(40.0).device(Device::Cpu).stages(Stages::FacesOnly).build()?;
+/// # Ok::<(), mtcnn_wgpu::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct DetectorBuilder {
+    options: DetectorOptions,
+    weights: Option<Weights>,
+}
+
+impl DetectorBuilder {
+    /// Replaces all options at once.
+    pub fn options(mut self, options: DetectorOptions) -> Self {
+        self.options = options;
+        self
+    }
+    /// The smallest face to find, in pixels (default 20, at least 12).
+    pub fn min_face_size(mut self, pixels: f64) -> Self {
+        self.options.min_face_size = pixels;
+        self
+    }
+    /// The pyramid's scale step, in (0, 1) (default 0.709).
+    pub fn scale_factor(mut self, factor: f64) -> Self {
+        self.options.scale_factor = factor;
+        self
+    }
+    /// How many pyramid levels to build (default: the package's rule).
+    pub fn pyramid_rule(mut self, rule: PyramidRule) -> Self {
+        self.options.pyramid_rule = rule;
+        self
+    }
+    /// Score thresholds of P-Net, R-Net, O-Net (default 0.6, 0.7, 0.8).
+    pub fn thresholds(mut self, thresholds: Thresholds) -> Self {
+        self.options.thresholds = thresholds;
+        self
+    }
+    /// NMS thresholds (default 0.5, 0.7, 0.7, 0.7).
+    pub fn nms(mut self, nms: NmsThresholds) -> Self {
+        self.options.nms = nms;
+        self
+    }
+    /// Which stages run (default: all three, with keypoints).
+    pub fn stages(mut self, stages: Stages) -> Self {
+        self.options.stages = stages;
+        self
+    }
+    /// Clamp boxes to the image (default true).
+    pub fn fit_to_image(mut self, fit: bool) -> Self {
+        self.options.fit_to_image = fit;
+        self
+    }
+    /// Where the networks run (default [`Device::Auto`]).
+    pub fn device(mut self, device: Device) -> Self {
+        self.options.device = device;
+        self
+    }
+    /// Other weights than the embedded ones (see [`Weights::from_file`]).
+    pub fn weights(mut self, weights: Weights) -> Self {
+        self.weights = Some(weights);
+        self
+    }
+
+    /// Validates the options, loads the weights and prepares the device.
+    pub fn build(self) -> Result<Detector> {
+        self.options.validate()?;
+        let device = resolve_device(self.options.device)?;
+        let weights = match self.weights {
+            Some(w) => w,
+            None => Weights::embedded()?,
+        };
+        let backend: Box<dyn Backend> = Box::new(CpuBackend::new(CpuNets::new(&weights)));
+        Ok(Detector { options: self.options, device, backend })
+    }
+}
+
+fn resolve_device(requested: Device) -> Result<Device> {
+    static AUTO_CHOICE: Once = Once::new();
+    match requested {
+        Device::Cpu => Ok(Device::Cpu),
+        Device::Auto => {
+            AUTO_CHOICE.call_once(|| log::info!("device auto: using the CPU (this version has no GPU path yet)"));
+            Ok(Device::Cpu)
+        }
+        Device::Gpu => Err(Error::DeviceUnavailable {
+            device: "gpu",
+            reason: "the wgpu path is not implemented in this version yet; use Device::Cpu or Device::Auto".into(),
+        }),
+    }
+}
+
+impl Detector {
+    /// A detector with the default options and the embedded weights.
+    pub fn new() -> Result<Self> {
+        Self::builder().build()
+    }
+
+    /// A builder with the default options.
+    pub fn builder() -> DetectorBuilder {
+        DetectorBuilder::default()
+    }
+
+    /// A detector with these options and the embedded weights.
+    pub fn with_options(options: DetectorOptions) -> Result<Self> {
+        Self::builder().options(options).build()
+    }
+
+    /// The options it was built with.
+    pub fn options(&self) -> &DetectorOptions {
+        &self.options
+    }
+
+    /// The device the networks run on ([`Device::Auto`] resolved).
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Finds the faces in an RGB image, highest confidence first. An image too small to hold a 12-pixel face
+    /// (including an empty one) gives no faces.
+    pub fn detect(&self, image: &RgbImage) -> Result<Vec<Face>> {
+        self.detect_timed(image).map(|(faces, _)| faces)
+    }
+
+    /// Like [`Detector::detect`], for any pixel format. Non-RGB images are converted with
+    /// `DynamicImage::to_rgb8`: grey is replicated to three channels, alpha is dropped, 16-bit and float channels
+    /// are scaled to 8 bits. An 8-bit RGB image is used without a copy.
+    pub fn detect_dynamic(&self, image: &DynamicImage) -> Result<Vec<Face>> {
+        match image {
+            DynamicImage::ImageRgb8(rgb) => self.detect(rgb),
+            other => self.detect(&other.to_rgb8()),
+        }
+    }
+
+    /// Like [`Detector::detect`], and also returns where the time went and how many candidates each stage kept.
+    pub fn detect_timed(&self, image: &RgbImage) -> Result<(Vec<Face>, StageTimings)> {
+        let (width, height) = image.dimensions();
+        let view = ImageView { width, height, rgb: image.as_raw() };
+        let (candidates, timings) = cascade::detect(self.backend.as_ref(), view, &self.options)?;
+        let faces = candidates.iter().map(|c| self.to_face(c, width, height)).collect();
+        Ok((faces, timings))
+    }
+
+    /// `limit_bboxes` (when `fit_to_image`): x to [0, W−1], y to [0, H−1]; then corners to x, y, w, h.
+    fn to_face(&self, c: &Candidate, width: u32, height: u32) -> Face {
+        let (mut x1, mut y1, mut x2, mut y2) = (c.x1, c.y1, c.x2, c.y2);
+        if self.options.fit_to_image {
+            let (max_x, max_y) = (f64::from(width) - 1.0, f64::from(height) - 1.0);
+            x1 = x1.clamp(0.0, max_x);
+            x2 = x2.clamp(0.0, max_x);
+            y1 = y1.clamp(0.0, max_y);
+            y2 = y2.clamp(0.0, max_y);
+        }
+        let keypoints = c.landmarks.map(|l| {
+            let p = |i: usize| Point { x: l[i], y: l[5 + i] };
+            Keypoints { left_eye: p(0), right_eye: p(1), nose: p(2), mouth_left: p(3), mouth_right: p(4) }
+        });
+        Face {
+            bbox: BoundingBox { x: x1 as f32, y: y1 as f32, width: (x2 - x1) as f32, height: (y2 - y1) as f32 },
+            confidence: c.score as f32,
+            keypoints,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detector_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Detector>();
+    }
+
+    #[test]
+    fn invalid_options_fail_at_build_time() {
+        let cases = [
+            Detector::builder().scale_factor(1.0).build(),
+            Detector::builder().scale_factor(0.0).build(),
+            Detector::builder().min_face_size(11.0).build(),
+            Detector::builder().min_face_size(f64::NAN).build(),
+            Detector::builder().thresholds(Thresholds { pnet: 1.5, ..Default::default() }).build(),
+            Detector::builder().thresholds(Thresholds { onet: -0.1, ..Default::default() }).build(),
+            Detector::builder().nms(NmsThresholds { rnet: 2.0, ..Default::default() }).build(),
+        ];
+        for result in cases {
+            assert!(matches!(result, Err(Error::InvalidOption { .. })), "{result:?}");
+        }
+        assert!(matches!(Detector::builder().device(Device::Gpu).build(), Err(Error::DeviceUnavailable { .. })));
+        assert_eq!(Detector::builder().device(Device::Auto).build().unwrap().device(), Device::Cpu);
+    }
+}

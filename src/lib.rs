@@ -1,0 +1,50 @@
+//! # mtcnn-wgpu
+//!
+//! MTCNN face detection with five facial landmarks, in Rust. The three networks (P-Net, R-Net, O-Net) run on a
+//! fast, multi-threaded CPU path; the pretrained weights of the Python package `mtcnn` 1.0.0 are embedded, so a
+//! detector needs no files. Results follow that package step by step: the same faces, the same order, the same JSON.
+//!
+//! ```no_run
+//! use mtcnn_wgpu::Detector;
+//!
+//! let detector = Detector::new()?;
+//! let image = image::open("astronaut.png")?.to_rgb8();
+//! for face in detector.detect(&image)? {
+//!     println!("{:?} {:.3}", face.bbox, face.confidence);
+//! }
+//! println!("{}", serde_json::to_string(&detector.detect(&image)?)?); // the Python package's JSON
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Other pixel formats (grey, RGBA, 16-bit, float) go through [`Detector::detect_dynamic`], which converts them to
+//! 8-bit RGB the way `image::DynamicImage::to_rgb8` does: grey is replicated to three channels, alpha is dropped
+//! (not blended), and 16-bit and float channels are scaled to 0..=255.
+//!
+//! The crate is laid out for two backends. The pipeline (`pipeline/`: pyramid, box generation, NMS, regression,
+//! crops, landmarks) is written once; the networks sit behind a small backend interface (`backend.rs`) that the CPU
+//! path implements (`cpu/`).
+
+mod backend;
+mod cpu;
+mod detector;
+mod error;
+mod face;
+mod options;
+mod pipeline;
+mod timings;
+mod weights;
+
+pub use detector::{Detector, DetectorBuilder};
+pub use error::{Error, Result};
+pub use face::{BoundingBox, Face, Keypoints, Point, Unrounded};
+pub use options::{Device, DetectorOptions, NmsThresholds, PyramidRule, Stages, Thresholds};
+pub use timings::StageTimings;
+pub use weights::Weights;
+
+/// Low-level access to the networks, for tests, benchmarks and tools that feed their own tensors.
+///
+/// Inputs are normalised pixels, `(v - 127.5) / 128`, in HWC (or NHWC) order, as in the reference package.
+pub mod nets {
+    pub use crate::cpu::nets::{OnetOutput, PnetMaps, RnetOutput};
+    pub use crate::cpu::CpuNets;
+}

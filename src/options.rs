@@ -1,0 +1,158 @@
+//! Detector options, their defaults (those of the Python package `mtcnn` 1.0.0) and their validation.
+
+use crate::error::{Error, Result};
+
+/// Which stages of the cascade run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Stages {
+    /// P-Net, R-Net and O-Net: boxes, confidences and the five keypoints (the package's
+    /// `"face_and_landmarks_detection"`).
+    #[default]
+    FacesAndLandmarks,
+    /// P-Net and R-Net only: squared R-Net boxes and R-Net confidences, no keypoints (the package's
+    /// `"face_detection_only"`). Faster, less precise.
+    FacesOnly,
+}
+
+/// Where the networks run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Device {
+    /// The best device available. Until the GPU path lands this is always the CPU; the choice is logged once.
+    #[default]
+    Auto,
+    /// The pure-Rust, multi-threaded CPU path.
+    Cpu,
+    /// A wgpu adapter. Not implemented yet: building a detector with it returns [`Error::DeviceUnavailable`].
+    Gpu,
+}
+
+impl Device {
+    /// The name used in messages and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Device::Auto => "auto",
+            Device::Cpu => "cpu",
+            Device::Gpu => "gpu",
+        }
+    }
+}
+
+/// How many pyramid levels to build.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PyramidRule {
+    /// The Python package's count, `round(-(ln(min_dim / 12) / ln(factor) + 1))`. It ignores `min_face_size`, so
+    /// with a larger minimum face it builds levels too small to hold a face, and with a smaller one it stops early.
+    /// This is the default, for parity with the package.
+    #[default]
+    Reference,
+    /// The classic MTCNN rule (original paper code, facenet-pytorch): levels `m·factorᵏ` while
+    /// `min_dim · m · factorᵏ ≥ 12`, with `m = 12 / min_face_size`. A documented deviation from the package.
+    MinFaceAware,
+}
+
+/// Score thresholds of the three stages. A candidate is kept when its face probability is strictly greater.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Thresholds {
+    /// P-Net (default 0.6).
+    pub pnet: f32,
+    /// R-Net (default 0.7).
+    pub rnet: f32,
+    /// O-Net (default 0.8).
+    pub onet: f32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds { pnet: 0.6, rnet: 0.7, onet: 0.8 }
+    }
+}
+
+/// IoU thresholds of the four non-maximum suppressions. A box is dropped when its overlap with a higher-scored box
+/// is strictly greater.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NmsThresholds {
+    /// P-Net, within one pyramid level, IoU over union (default 0.5).
+    pub pnet_level: f64,
+    /// P-Net, across all levels, IoU over union (default 0.7).
+    pub pnet_all: f64,
+    /// R-Net, IoU over union (default 0.7).
+    pub rnet: f64,
+    /// O-Net, intersection over the smaller area (default 0.7).
+    pub onet: f64,
+}
+
+impl Default for NmsThresholds {
+    fn default() -> Self {
+        NmsThresholds { pnet_level: 0.5, pnet_all: 0.7, rnet: 0.7, onet: 0.7 }
+    }
+}
+
+/// Everything that configures a [`crate::Detector`]. The defaults are those of `mtcnn` 1.0.0.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectorOptions {
+    /// The smallest face to look for, in pixels (default 20, at least 12). The first pyramid scale is
+    /// `12 / min_face_size`.
+    pub min_face_size: f64,
+    /// The ratio between pyramid levels, in (0, 1) (default 0.709).
+    pub scale_factor: f64,
+    /// How many pyramid levels to build (default: the package's rule).
+    pub pyramid_rule: PyramidRule,
+    /// Score thresholds of P-Net, R-Net and O-Net (default 0.6, 0.7, 0.8).
+    pub thresholds: Thresholds,
+    /// NMS thresholds (default 0.5, 0.7, 0.7, 0.7).
+    pub nms: NmsThresholds,
+    /// Which stages run (default: all three, with keypoints).
+    pub stages: Stages,
+    /// Clamp boxes to the image: x to [0, width−1], y to [0, height−1] (default true). Keypoints are never clamped.
+    pub fit_to_image: bool,
+    /// Where the networks run (default [`Device::Auto`]).
+    pub device: Device,
+}
+
+impl Default for DetectorOptions {
+    fn default() -> Self {
+        DetectorOptions {
+            min_face_size: 20.0,
+            scale_factor: 0.709,
+            pyramid_rule: PyramidRule::Reference,
+            thresholds: Thresholds::default(),
+            nms: NmsThresholds::default(),
+            stages: Stages::FacesAndLandmarks,
+            fit_to_image: true,
+            device: Device::Auto,
+        }
+    }
+}
+
+impl DetectorOptions {
+    /// Checks every value; the first one out of range gives [`Error::InvalidOption`].
+    pub fn validate(&self) -> Result<()> {
+        fn invalid(name: &'static str, value: impl ToString, expected: &'static str) -> Error {
+            Error::InvalidOption { name, value: value.to_string(), expected }
+        }
+        if !(self.min_face_size >= 12.0 && self.min_face_size.is_finite()) {
+            return Err(invalid("min_face_size", self.min_face_size, "must be a finite number of pixels >= 12"));
+        }
+        if !(self.scale_factor > 0.0 && self.scale_factor < 1.0) {
+            return Err(invalid("scale_factor", self.scale_factor, "must lie strictly between 0 and 1"));
+        }
+        let t = &self.thresholds;
+        for (name, v) in [("thresholds.pnet", t.pnet), ("thresholds.rnet", t.rnet), ("thresholds.onet", t.onet)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(invalid(name, v, "must lie in [0, 1]"));
+            }
+        }
+        let n = &self.nms;
+        for (name, v) in [
+            ("nms.pnet_level", n.pnet_level),
+            ("nms.pnet_all", n.pnet_all),
+            ("nms.rnet", n.rnet),
+            ("nms.onet", n.onet),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(invalid(name, v, "must lie in [0, 1]"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,42 @@
+//! Helpers shared by the integration tests: where `../shared/data` is, and the rule that in CI nothing skips.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// `../shared/data` beside the repository, or `$MTCNN_SHARED_DATA`.
+pub fn shared_data() -> Option<PathBuf> {
+    let dir = std::env::var_os("MTCNN_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    dir.join("reference").is_dir().then_some(dir)
+}
+
+/// True where a missing prerequisite must fail the test instead of skipping it: in CI (`CI` set and not
+/// "false"/"0") or with `MTCNN_REQUIRE_DATA=1`.
+pub fn must_not_skip() -> bool {
+    let set = |name: &str| std::env::var(name).map(|v| !v.is_empty() && v != "0" && v != "false").unwrap_or(false);
+    set("CI") || set("MTCNN_REQUIRE_DATA")
+}
+
+/// The shared data folder, or `None` after printing why the test is skipped (a panic in CI).
+pub fn shared_data_or_skip(test: &str) -> Option<PathBuf> {
+    match shared_data() {
+        Some(dir) => Some(dir),
+        None if must_not_skip() => {
+            panic!("{test}: ../shared/data is missing (set MTCNN_SHARED_DATA); in CI this test may not skip")
+        }
+        None => {
+            eprintln!("SKIPPED {test}: ../shared/data not found (set MTCNN_SHARED_DATA to run it)");
+            None
+        }
+    }
+}
+
+pub fn read_json(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number") as f32).collect()
+}
