@@ -8,7 +8,7 @@ use crate::backend::{Backend, ImageView};
 use crate::cpu::{CpuBackend, CpuNets};
 use crate::error::{Error, Result};
 use crate::face::{BoundingBox, Face, Keypoints, Point};
-use crate::options::{Device, DetectorOptions, NmsThresholds, PyramidRule, Stages, Thresholds};
+use crate::options::{DetectorOptions, Device, NmsThresholds, PyramidRule, Stages, Thresholds};
 use crate::pipeline::boxes::Candidate;
 use crate::pipeline::cascade;
 use crate::timings::StageTimings;
@@ -26,7 +26,10 @@ pub struct Detector {
 
 impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Detector").field("options", &self.options).field("device", &self.device).finish()
+        f.debug_struct("Detector")
+            .field("options", &self.options)
+            .field("device", &self.device)
+            .finish()
     }
 }
 
@@ -104,7 +107,11 @@ impl DetectorBuilder {
             None => Weights::embedded()?,
         };
         let backend: Box<dyn Backend> = Box::new(CpuBackend::new(CpuNets::new(&weights)));
-        Ok(Detector { options: self.options, device, backend })
+        Ok(Detector {
+            options: self.options,
+            device,
+            backend,
+        })
     }
 }
 
@@ -168,9 +175,16 @@ impl Detector {
     /// Like [`Detector::detect`], and also returns where the time went and how many candidates each stage kept.
     pub fn detect_timed(&self, image: &RgbImage) -> Result<(Vec<Face>, StageTimings)> {
         let (width, height) = image.dimensions();
-        let view = ImageView { width, height, rgb: image.as_raw() };
+        let view = ImageView {
+            width,
+            height,
+            rgb: image.as_raw(),
+        };
         let (candidates, timings) = cascade::detect(self.backend.as_ref(), view, &self.options)?;
-        let faces = candidates.iter().map(|c| self.to_face(c, width, height)).collect();
+        let faces = candidates
+            .iter()
+            .map(|c| self.to_face(c, width, height))
+            .collect();
         Ok((faces, timings))
     }
 
@@ -185,11 +199,25 @@ impl Detector {
             y2 = y2.clamp(0.0, max_y);
         }
         let keypoints = c.landmarks.map(|l| {
-            let p = |i: usize| Point { x: l[i], y: l[5 + i] };
-            Keypoints { left_eye: p(0), right_eye: p(1), nose: p(2), mouth_left: p(3), mouth_right: p(4) }
+            let p = |i: usize| Point {
+                x: l[i],
+                y: l[5 + i],
+            };
+            Keypoints {
+                left_eye: p(0),
+                right_eye: p(1),
+                nose: p(2),
+                mouth_left: p(3),
+                mouth_right: p(4),
+            }
         });
         Face {
-            bbox: BoundingBox { x: x1 as f32, y: y1 as f32, width: (x2 - x1) as f32, height: (y2 - y1) as f32 },
+            bbox: BoundingBox {
+                x: x1 as f32,
+                y: y1 as f32,
+                width: (x2 - x1) as f32,
+                height: (y2 - y1) as f32,
+            },
             confidence: c.score as f32,
             keypoints,
         }
@@ -213,14 +241,42 @@ mod tests {
             Detector::builder().scale_factor(0.0).build(),
             Detector::builder().min_face_size(11.0).build(),
             Detector::builder().min_face_size(f64::NAN).build(),
-            Detector::builder().thresholds(Thresholds { pnet: 1.5, ..Default::default() }).build(),
-            Detector::builder().thresholds(Thresholds { onet: -0.1, ..Default::default() }).build(),
-            Detector::builder().nms(NmsThresholds { rnet: 2.0, ..Default::default() }).build(),
+            Detector::builder()
+                .thresholds(Thresholds {
+                    pnet: 1.5,
+                    ..Default::default()
+                })
+                .build(),
+            Detector::builder()
+                .thresholds(Thresholds {
+                    onet: -0.1,
+                    ..Default::default()
+                })
+                .build(),
+            Detector::builder()
+                .nms(NmsThresholds {
+                    rnet: 2.0,
+                    ..Default::default()
+                })
+                .build(),
         ];
         for result in cases {
-            assert!(matches!(result, Err(Error::InvalidOption { .. })), "{result:?}");
+            assert!(
+                matches!(result, Err(Error::InvalidOption { .. })),
+                "{result:?}"
+            );
         }
-        assert!(matches!(Detector::builder().device(Device::Gpu).build(), Err(Error::DeviceUnavailable { .. })));
-        assert_eq!(Detector::builder().device(Device::Auto).build().unwrap().device(), Device::Cpu);
+        assert!(matches!(
+            Detector::builder().device(Device::Gpu).build(),
+            Err(Error::DeviceUnavailable { .. })
+        ));
+        assert_eq!(
+            Detector::builder()
+                .device(Device::Auto)
+                .build()
+                .unwrap()
+                .device(),
+            Device::Cpu
+        );
     }
 }

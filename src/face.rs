@@ -52,11 +52,18 @@ pub struct Keypoints {
 
 impl Keypoints {
     /// The JSON keys, in the order the Python package prints them.
-    pub const NAMES: [&'static str; 5] = ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"];
+    pub const NAMES: [&'static str; 5] =
+        ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"];
 
     /// The points in the order of [`Keypoints::NAMES`].
     pub fn to_array(&self) -> [Point; 5] {
-        [self.left_eye, self.right_eye, self.nose, self.mouth_left, self.mouth_right]
+        [
+            self.left_eye,
+            self.right_eye,
+            self.nose,
+            self.mouth_left,
+            self.mouth_right,
+        ]
     }
 }
 
@@ -94,7 +101,10 @@ fn serialize_face<S: Serializer, T: Serialize>(
     let b = &face.bbox;
     let fields = if face.keypoints.is_some() { 3 } else { 2 };
     let mut s = serializer.serialize_struct("Face", fields)?;
-    s.serialize_field("box", &[number(b.x), number(b.y), number(b.width), number(b.height)])?;
+    s.serialize_field(
+        "box",
+        &[number(b.x), number(b.y), number(b.width), number(b.height)],
+    )?;
     // The package prints float(np.float32): the f32 widened to f64, whose shortest form has up to 17 digits.
     s.serialize_field("confidence", &f64::from(face.confidence))?;
     if let Some(k) = &face.keypoints {
@@ -139,7 +149,12 @@ mod tests {
     fn face(keypoints: bool) -> Face {
         let p = |x, y| Point { x, y };
         Face {
-            bbox: BoundingBox { x: 277.5, y: 88.6, width: 48.5, height: 66.2 },
+            bbox: BoundingBox {
+                x: 277.5,
+                y: 88.6,
+                width: 48.5,
+                height: 66.2,
+            },
             confidence: 0.99715066,
             keypoints: keypoints.then(|| Keypoints {
                 left_eye: p(290.7, 115.99),

@@ -37,7 +37,7 @@ mod weights;
 pub use detector::{Detector, DetectorBuilder};
 pub use error::{Error, Result};
 pub use face::{BoundingBox, Face, Keypoints, Point, Unrounded};
-pub use options::{Device, DetectorOptions, NmsThresholds, PyramidRule, Stages, Thresholds};
+pub use options::{DetectorOptions, Device, NmsThresholds, PyramidRule, Stages, Thresholds};
 pub use timings::StageTimings;
 pub use weights::Weights;
 

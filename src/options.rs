@@ -63,7 +63,11 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { pnet: 0.6, rnet: 0.7, onet: 0.8 }
+        Thresholds {
+            pnet: 0.6,
+            rnet: 0.7,
+            onet: 0.8,
+        }
     }
 }
 
@@ -83,7 +87,12 @@ pub struct NmsThresholds {
 
 impl Default for NmsThresholds {
     fn default() -> Self {
-        NmsThresholds { pnet_level: 0.5, pnet_all: 0.7, rnet: 0.7, onet: 0.7 }
+        NmsThresholds {
+            pnet_level: 0.5,
+            pnet_all: 0.7,
+            rnet: 0.7,
+            onet: 0.7,
+        }
     }
 }
 
@@ -128,16 +137,32 @@ impl DetectorOptions {
     /// Checks every value; the first one out of range gives [`Error::InvalidOption`].
     pub fn validate(&self) -> Result<()> {
         fn invalid(name: &'static str, value: impl ToString, expected: &'static str) -> Error {
-            Error::InvalidOption { name, value: value.to_string(), expected }
+            Error::InvalidOption {
+                name,
+                value: value.to_string(),
+                expected,
+            }
         }
         if !(self.min_face_size >= 12.0 && self.min_face_size.is_finite()) {
-            return Err(invalid("min_face_size", self.min_face_size, "must be a finite number of pixels >= 12"));
+            return Err(invalid(
+                "min_face_size",
+                self.min_face_size,
+                "must be a finite number of pixels >= 12",
+            ));
         }
         if !(self.scale_factor > 0.0 && self.scale_factor < 1.0) {
-            return Err(invalid("scale_factor", self.scale_factor, "must lie strictly between 0 and 1"));
+            return Err(invalid(
+                "scale_factor",
+                self.scale_factor,
+                "must lie strictly between 0 and 1",
+            ));
         }
         let t = &self.thresholds;
-        for (name, v) in [("thresholds.pnet", t.pnet), ("thresholds.rnet", t.rnet), ("thresholds.onet", t.onet)] {
+        for (name, v) in [
+            ("thresholds.pnet", t.pnet),
+            ("thresholds.rnet", t.rnet),
+            ("thresholds.onet", t.onet),
+        ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(invalid(name, v, "must lie in [0, 1]"));
             }

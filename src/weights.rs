@@ -84,7 +84,10 @@ impl Weights {
     /// Reads and checks a safetensors file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::WeightsIo { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::WeightsIo {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::from_bytes(&bytes)
     }
 
@@ -94,9 +97,10 @@ impl Weights {
         let file = SafeTensors::deserialize(bytes).map_err(|e| describe_format_error(bytes, e))?;
         let mut tensors = HashMap::with_capacity(TENSORS.len());
         for &(name, shape) in TENSORS {
-            let view = file
-                .tensor(name)
-                .map_err(|_| Error::MissingTensor { name: name.to_string(), expected: shape.to_vec() })?;
+            let view = file.tensor(name).map_err(|_| Error::MissingTensor {
+                name: name.to_string(),
+                expected: shape.to_vec(),
+            })?;
             if view.dtype() != Dtype::F32 {
                 return Err(Error::TensorContent {
                     name: name.to_string(),
@@ -111,8 +115,11 @@ impl Weights {
                 });
             }
             // Little-endian bytes to f32 one by one: the buffer need not be 4-byte aligned.
-            let values: Vec<f32> =
-                view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let values: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
                 return Err(Error::TensorContent {
                     name: name.to_string(),
@@ -121,10 +128,16 @@ impl Weights {
             }
             tensors.insert(name, values);
         }
-        if let Some(extra) = file.names().into_iter().find(|n| !tensors.contains_key(n.as_str())) {
+        if let Some(extra) = file
+            .names()
+            .into_iter()
+            .find(|n| !tensors.contains_key(n.as_str()))
+        {
             return Err(Error::TensorContent {
                 name: extra.clone(),
-                problem: "is not a tensor of P-Net, R-Net or O-Net (is this an MTCNN weights file?)".into(),
+                problem:
+                    "is not a tensor of P-Net, R-Net or O-Net (is this an MTCNN weights file?)"
+                        .into(),
             });
         }
         Ok(Weights { tensors })
@@ -150,11 +163,15 @@ fn describe_format_error(bytes: &[u8], error: safetensors::SafeTensorError) -> E
         }
     }
     let what = match error {
-        E::HeaderTooSmall | E::InvalidHeaderLength => "the file is shorter than its header (truncated?)".to_string(),
+        E::HeaderTooSmall | E::InvalidHeaderLength => {
+            "the file is shorter than its header (truncated?)".to_string()
+        }
         E::InvalidHeader | E::InvalidHeaderDeserialization | E::InvalidHeaderStart => {
             "the header is not valid safetensors JSON (is this a safetensors file?)".to_string()
         }
-        E::HeaderTooLarge => "the header length is implausibly large (is this a safetensors file?)".to_string(),
+        E::HeaderTooLarge => {
+            "the header length is implausibly large (is this a safetensors file?)".to_string()
+        }
         other => format!("{other:?}"),
     };
     Error::WeightsFormat(what)
@@ -163,7 +180,8 @@ fn describe_format_error(bytes: &[u8], error: safetensors::SafeTensorError) -> E
 /// For a file whose data section is shorter than its header says: names the first tensor that runs past the end.
 fn truncated_tensor(bytes: &[u8]) -> Option<String> {
     let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?) as usize;
-    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8usize.checked_add(n)?)?).ok()?;
+    let header: serde_json::Value =
+        serde_json::from_slice(bytes.get(8..8usize.checked_add(n)?)?).ok()?;
     let available = bytes.len() - 8 - n;
     let mut cut: Vec<(u64, u64, &String)> = header
         .as_object()?
@@ -203,8 +221,16 @@ mod tests {
 
     #[test]
     fn random_bytes_are_an_error() {
-        let junk: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
-        assert!(matches!(Weights::from_bytes(&junk), Err(Error::WeightsFormat(_))));
-        assert!(matches!(Weights::from_bytes(&[]), Err(Error::WeightsFormat(_))));
+        let junk: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        assert!(matches!(
+            Weights::from_bytes(&junk),
+            Err(Error::WeightsFormat(_))
+        ));
+        assert!(matches!(
+            Weights::from_bytes(&[]),
+            Err(Error::WeightsFormat(_))
+        ));
     }
 }

@@ -35,7 +35,12 @@ pub(crate) fn crop_and_resize(x: &Tensor, boxes: &[CropBox], crop: usize, out: &
                     continue;
                 };
                 let at = |yy: usize, xx: usize| &x.data[(yy * x.w + xx) * c..][..c];
-                let (tl, tr, bl, br) = (at(*top, *left), at(*top, *right), at(*bottom, *left), at(*bottom, *right));
+                let (tl, tr, bl, br) = (
+                    at(*top, *left),
+                    at(*top, *right),
+                    at(*bottom, *left),
+                    at(*bottom, *right),
+                );
                 for ch in 0..c {
                     let t = tl[ch] + (tr[ch] - tl[ch]) * lx;
                     let bo = bl[ch] + (br[ch] - bl[ch]) * lx;
@@ -54,8 +59,18 @@ mod tests {
     fn whole_image_box_reproduces_the_corners_and_outside_is_zero() {
         let x = Tensor::from_vec(1, 2, 2, 1, vec![0.0, 1.0, 2.0, 3.0]);
         let mut out = vec![9.0; 9 * 2];
-        let whole = CropBox { y1: 0.0, x1: 0.0, y2: 1.0, x2: 1.0 };
-        let outside = CropBox { y1: 2.0, x1: 2.0, y2: 3.0, x2: 3.0 };
+        let whole = CropBox {
+            y1: 0.0,
+            x1: 0.0,
+            y2: 1.0,
+            x2: 1.0,
+        };
+        let outside = CropBox {
+            y1: 2.0,
+            x1: 2.0,
+            y2: 3.0,
+            x2: 3.0,
+        };
         crop_and_resize(&x, &[whole, outside], 3, &mut out);
         assert_eq!(&out[..9], &[0.0, 0.5, 1.0, 1.0, 1.5, 2.0, 2.0, 2.5, 3.0]);
         assert!(out[9..].iter().all(|&v| v == 0.0));

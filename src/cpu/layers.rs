@@ -26,26 +26,39 @@ pub(crate) struct Conv {
 impl Conv {
     pub fn forward(&self, x: &Tensor) -> Tensor {
         debug_assert_eq!(x.c, self.cin);
-        let (ho, wo) = ((x.h + 1).saturating_sub(self.kh), (x.w + 1).saturating_sub(self.kw));
+        let (ho, wo) = (
+            (x.h + 1).saturating_sub(self.kh),
+            (x.w + 1).saturating_sub(self.kw),
+        );
         let mut out = Tensor::zeros(x.n, ho, wo, self.cout);
         if out.data.is_empty() {
             return out;
         }
         let k = self.kh * self.kw * self.cin;
         let rows_per_block = (BLOCK_PIXELS / wo).max(1);
-        out.data.par_chunks_mut(rows_per_block * wo * self.cout).enumerate().for_each(|(block, dst)| {
-            let rows = dst.len() / (wo * self.cout);
-            let m = rows * wo;
-            if self.kh == 1 && self.kw == 1 {
-                // A 1×1 convolution is a plain matrix product over the input pixels.
-                let start = block * rows_per_block * wo * self.cin;
-                matmul(&x.data[start..start + m * self.cin], &self.kernel, dst, m, k, self.cout);
-            } else {
-                let patches = self.im2col(x, block * rows_per_block, rows, ho, wo);
-                matmul(&patches, &self.kernel, dst, m, k, self.cout);
-            }
-            self.bias_and_prelu(dst);
-        });
+        out.data
+            .par_chunks_mut(rows_per_block * wo * self.cout)
+            .enumerate()
+            .for_each(|(block, dst)| {
+                let rows = dst.len() / (wo * self.cout);
+                let m = rows * wo;
+                if self.kh == 1 && self.kw == 1 {
+                    // A 1×1 convolution is a plain matrix product over the input pixels.
+                    let start = block * rows_per_block * wo * self.cin;
+                    matmul(
+                        &x.data[start..start + m * self.cin],
+                        &self.kernel,
+                        dst,
+                        m,
+                        k,
+                        self.cout,
+                    );
+                } else {
+                    let patches = self.im2col(x, block * rows_per_block, rows, ho, wo);
+                    matmul(&patches, &self.kernel, dst, m, k, self.cout);
+                }
+                self.bias_and_prelu(dst);
+            });
         out
     }
 
@@ -61,7 +74,13 @@ impl Conv {
                 let dst = &mut patches[(r * wo + ox) * k..][..k];
                 for ky in 0..self.kh {
                     let src = ((img * x.h + y + ky) * x.w + ox) * self.cin;
-                    dst[ky * span..(ky + 1) * span].copy_from_slice(&x.data[src..src + span]);
+                    // An inlined element loop: spans are 6 to 192 floats, too short for a memcpy call to pay.
+                    for (d, s) in dst[ky * span..(ky + 1) * span]
+                        .iter_mut()
+                        .zip(&x.data[src..src + span])
+                    {
+                        *d = *s;
+                    }
                 }
             }
         }
@@ -69,22 +88,26 @@ impl Conv {
     }
 
     fn bias_and_prelu(&self, dst: &mut [f32]) {
-        for px in dst.chunks_exact_mut(self.cout) {
-            for (v, b) in px.iter_mut().zip(&self.bias) {
-                *v += b;
-            }
-            if let Some(alpha) = &self.alpha {
-                prelu(px, alpha);
-            }
-        }
+        bias_and_prelu(dst, &self.bias, self.alpha.as_deref());
     }
 }
 
-/// PReLU: x if x > 0, else alpha·x, per channel.
-fn prelu(px: &mut [f32], alpha: &[f32]) {
-    for (v, a) in px.iter_mut().zip(alpha) {
-        if *v <= 0.0 {
-            *v *= a;
+/// Adds the bias to each `bias.len()`-wide row, then applies PReLU (x if x > 0, else alpha·x) per channel.
+fn bias_and_prelu(dst: &mut [f32], bias: &[f32], alpha: Option<&[f32]>) {
+    for px in dst.chunks_exact_mut(bias.len()) {
+        match alpha {
+            Some(alpha) => {
+                for ((v, b), a) in px.iter_mut().zip(bias).zip(alpha) {
+                    // Branch-free PReLU, exactly y or a·y: one of the two terms is always zero.
+                    let y = *v + b;
+                    *v = y.max(0.0) + a * y.min(0.0);
+                }
+            }
+            None => {
+                for (v, b) in px.iter_mut().zip(bias) {
+                    *v += b;
+                }
+            }
         }
     }
 }
@@ -109,14 +132,7 @@ impl Dense {
             return out;
         }
         matmul(x, &self.kernel, &mut out, n, self.input, self.output);
-        for row in out.chunks_exact_mut(self.output) {
-            for (v, b) in row.iter_mut().zip(&self.bias) {
-                *v += b;
-            }
-            if let Some(alpha) = &self.alpha {
-                prelu(row, alpha);
-            }
-        }
+        bias_and_prelu(&mut out, &self.bias, self.alpha.as_deref());
         out
     }
 }
@@ -150,25 +166,28 @@ pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding)
         return out;
     }
     let c = x.c;
-    out.data.par_chunks_mut(ow * c).enumerate().for_each(|(row, dst)| {
-        let (img, oy) = (row / oh, row % oh);
-        let y0 = (oy * stride).saturating_sub(pad_y);
-        let y1 = (oy * stride + size - pad_y).min(x.h);
-        for ox in 0..ow {
-            let x0 = (ox * stride).saturating_sub(pad_x);
-            let x1 = (ox * stride + size - pad_x).min(x.w);
-            let cell = &mut dst[ox * c..(ox + 1) * c];
-            cell.fill(f32::NEG_INFINITY);
-            for iy in y0..y1 {
-                for ix in x0..x1 {
-                    let src = &x.data[((img * x.h + iy) * x.w + ix) * c..][..c];
-                    for (m, &v) in cell.iter_mut().zip(src) {
-                        *m = m.max(v);
+    out.data
+        .par_chunks_mut(ow * c)
+        .enumerate()
+        .for_each(|(row, dst)| {
+            let (img, oy) = (row / oh, row % oh);
+            let y0 = (oy * stride).saturating_sub(pad_y);
+            let y1 = (oy * stride + size - pad_y).min(x.h);
+            for ox in 0..ow {
+                let x0 = (ox * stride).saturating_sub(pad_x);
+                let x1 = (ox * stride + size - pad_x).min(x.w);
+                let cell = &mut dst[ox * c..(ox + 1) * c];
+                cell.fill(f32::NEG_INFINITY);
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let src = &x.data[((img * x.h + iy) * x.w + ix) * c..][..c];
+                        for (m, &v) in cell.iter_mut().zip(src) {
+                            *m = m.max(v);
+                        }
                     }
                 }
             }
-        }
-    });
+        });
     out
 }
 
@@ -189,7 +208,13 @@ mod tests {
     #[test]
     fn same_pooling_ignores_the_padding() {
         // 3×3 input, all negative, pooled 2×2 stride 2 "same": 2×2 output; the edge windows see 2 or 1 cells.
-        let x = Tensor::from_vec(1, 3, 3, 1, vec![-9.0, -8.0, -7.0, -6.0, -5.0, -4.0, -3.0, -2.0, -1.0]);
+        let x = Tensor::from_vec(
+            1,
+            3,
+            3,
+            1,
+            vec![-9.0, -8.0, -7.0, -6.0, -5.0, -4.0, -3.0, -2.0, -1.0],
+        );
         let y = max_pool(&x, 2, 2, Padding::Same);
         assert_eq!((y.h, y.w), (2, 2));
         assert_eq!(y.data, [-5.0, -4.0, -2.0, -1.0]);
@@ -204,9 +229,27 @@ mod tests {
     #[test]
     fn conv_matches_a_direct_sum() {
         let (h, w, cin, cout) = (7, 9, 3, 5);
-        let x = Tensor::from_vec(2, h, w, cin, (0..2 * h * w * cin).map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0).collect());
-        let kernel: Vec<f32> = (0..3 * 3 * cin * cout).map(|i| ((i * 53 % 97) as f32) / 97.0 - 0.5).collect();
-        let conv = Conv { kh: 3, kw: 3, cin, cout, kernel: kernel.clone(), bias: vec![0.1; cout], alpha: Some(vec![0.25; cout]) };
+        let x = Tensor::from_vec(
+            2,
+            h,
+            w,
+            cin,
+            (0..2 * h * w * cin)
+                .map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0)
+                .collect(),
+        );
+        let kernel: Vec<f32> = (0..3 * 3 * cin * cout)
+            .map(|i| ((i * 53 % 97) as f32) / 97.0 - 0.5)
+            .collect();
+        let conv = Conv {
+            kh: 3,
+            kw: 3,
+            cin,
+            cout,
+            kernel: kernel.clone(),
+            bias: vec![0.1; cout],
+            alpha: Some(vec![0.25; cout]),
+        };
         let y = conv.forward(&x);
         for (n, oy, ox, o) in [(0, 0, 0, 0), (1, 4, 6, 4), (1, 2, 3, 1)] {
             let mut acc = 0.1f64;
@@ -214,13 +257,17 @@ mod tests {
                 for kx in 0..3 {
                     for c in 0..cin {
                         let xv = x.data[((n * h + oy + ky) * w + ox + kx) * cin + c];
-                        acc += f64::from(xv) * f64::from(kernel[((ky * 3 + kx) * cin + c) * cout + o]);
+                        acc +=
+                            f64::from(xv) * f64::from(kernel[((ky * 3 + kx) * cin + c) * cout + o]);
                     }
                 }
             }
             let expected = if acc > 0.0 { acc } else { 0.25 * acc };
             let got = y.data[((n * 5 + oy) * 7 + ox) * cout + o];
-            assert!((f64::from(got) - expected).abs() < 1e-5, "{got} vs {expected}");
+            assert!(
+                (f64::from(got) - expected).abs() < 1e-5,
+                "{got} vs {expected}"
+            );
         }
     }
 

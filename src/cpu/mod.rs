@@ -36,9 +36,16 @@ impl CpuBackend {
 impl Backend for CpuBackend {
     fn begin<'a>(&'a self, image: ImageView<'a>) -> Result<Box<dyn Pass + 'a>> {
         // The package normalises the whole image once, before resizing and cropping; the values are exact in f32.
-        let data = image.rgb.iter().map(|&v| (f32::from(v) - 127.5) / 128.0).collect();
+        let data = image
+            .rgb
+            .iter()
+            .map(|&v| (f32::from(v) - 127.5) / 128.0)
+            .collect();
         let image = Tensor::from_vec(1, image.height as usize, image.width as usize, 3, data);
-        Ok(Box::new(CpuPass { nets: &self.nets, image }))
+        Ok(Box::new(CpuPass {
+            nets: &self.nets,
+            image,
+        }))
     }
 }
 
@@ -94,7 +101,13 @@ impl Pass for CpuPass<'_> {
 
     fn refine(&mut self, boxes: &[CropBox]) -> Result<Vec<Refinement>> {
         Ok(self.crops_through(boxes, 24, |nets, input| {
-            nets.rnet_batch(input).into_iter().map(|o| Refinement { score: o.face_prob, reg: o.bbox_reg }).collect()
+            nets.rnet_batch(input)
+                .into_iter()
+                .map(|o| Refinement {
+                    score: o.face_prob,
+                    reg: o.bbox_reg,
+                })
+                .collect()
         }))
     }
 
@@ -102,7 +115,11 @@ impl Pass for CpuPass<'_> {
         Ok(self.crops_through(boxes, 48, |nets, input| {
             nets.onet_batch(input)
                 .into_iter()
-                .map(|o| Landmarking { score: o.face_prob, reg: o.bbox_reg, landmarks: o.landmarks })
+                .map(|o| Landmarking {
+                    score: o.face_prob,
+                    reg: o.bbox_reg,
+                    landmarks: o.landmarks,
+                })
                 .collect()
         }))
     }

@@ -67,7 +67,14 @@ fn conv(w: &Weights, net: &str, layer: &str, prelu: Option<&str>, shape: [usize;
     }
 }
 
-fn dense(w: &Weights, net: &str, layer: &str, prelu: Option<&str>, input: usize, output: usize) -> Dense {
+fn dense(
+    w: &Weights,
+    net: &str,
+    layer: &str,
+    prelu: Option<&str>,
+    input: usize,
+    output: usize,
+) -> Dense {
     Dense {
         input,
         output,
@@ -87,7 +94,13 @@ fn concat_heads(heads: &[Dense]) -> Dense {
             kernel.extend_from_slice(&h.kernel[row * h.output..(row + 1) * h.output]);
         }
     }
-    Dense { input, output, kernel, bias: heads.iter().flat_map(|h| h.bias.clone()).collect(), alpha: None }
+    Dense {
+        input,
+        output,
+        kernel,
+        bias: heads.iter().flat_map(|h| h.bias.clone()).collect(),
+        alpha: None,
+    }
 }
 
 /// The first dense layer reads the last conv's 3×3 map flattened in (W, H, C) order (Keras `Permute((2,1,3))`).
@@ -109,7 +122,15 @@ fn rows_from_whc_to_hwc(mut d: Dense, side: usize, channels: usize) -> Dense {
 }
 
 fn as_conv(d: Dense) -> Conv {
-    Conv { kh: 1, kw: 1, cin: d.input, cout: d.output, kernel: d.kernel, bias: d.bias, alpha: None }
+    Conv {
+        kh: 1,
+        kw: 1,
+        cin: d.input,
+        cout: d.output,
+        kernel: d.kernel,
+        bias: d.bias,
+        alpha: None,
+    }
 }
 
 impl CpuNets {
@@ -133,7 +154,10 @@ impl CpuNets {
             ],
             rnet_dense: [
                 rows_from_whc_to_hwc(dense(w, "rnet", "fc4", Some("prelu4"), 576, 128), 3, 64),
-                concat_heads(&[dense(w, "rnet", "fc5_1", None, 128, 4), dense(w, "rnet", "fc5_2", None, 128, 2)]),
+                concat_heads(&[
+                    dense(w, "rnet", "fc5_1", None, 128, 4),
+                    dense(w, "rnet", "fc5_2", None, 128, 2),
+                ]),
             ],
             onet_convs: [
                 conv(w, "onet", "conv1", Some("prelu1"), [3, 3, 3, 32]),
@@ -181,7 +205,10 @@ impl CpuNets {
     pub fn rnet(&self, inputs: &[f32]) -> Result<Vec<RnetOutput>> {
         let patch = 24 * 24 * 3;
         check_multiple("rnet input", inputs.len(), patch)?;
-        Ok(inputs.par_chunks(patch * CROP_BATCH).flat_map_iter(|batch| self.rnet_batch(batch)).collect())
+        Ok(inputs
+            .par_chunks(patch * CROP_BATCH)
+            .flat_map_iter(|batch| self.rnet_batch(batch))
+            .collect())
     }
 
     pub(crate) fn rnet_batch(&self, batch: &[f32]) -> Vec<RnetOutput> {
@@ -194,7 +221,10 @@ impl CpuNets {
         let [fc, heads] = &self.rnet_dense;
         let out = heads.forward(&fc.forward(&x.data));
         out.chunks_exact(6)
-            .map(|o| RnetOutput { face_prob: face_probability(o[4], o[5]), bbox_reg: [o[0], o[1], o[2], o[3]] })
+            .map(|o| RnetOutput {
+                face_prob: face_probability(o[4], o[5]),
+                bbox_reg: [o[0], o[1], o[2], o[3]],
+            })
             .collect()
     }
 
@@ -202,7 +232,10 @@ impl CpuNets {
     pub fn onet(&self, inputs: &[f32]) -> Result<Vec<OnetOutput>> {
         let patch = 48 * 48 * 3;
         check_multiple("onet input", inputs.len(), patch)?;
-        Ok(inputs.par_chunks(patch * CROP_BATCH).flat_map_iter(|batch| self.onet_batch(batch)).collect())
+        Ok(inputs
+            .par_chunks(patch * CROP_BATCH)
+            .flat_map_iter(|batch| self.onet_batch(batch))
+            .collect())
     }
 
     pub(crate) fn onet_batch(&self, batch: &[f32]) -> Vec<OnetOutput> {
@@ -229,7 +262,11 @@ fn check_len(what: &'static str, found: usize, expected: usize) -> Result<()> {
     if found == expected {
         Ok(())
     } else {
-        Err(Error::InputSize { what, expected: expected.to_string(), found })
+        Err(Error::InputSize {
+            what,
+            expected: expected.to_string(),
+            found,
+        })
     }
 }
 
@@ -237,6 +274,10 @@ fn check_multiple(what: &'static str, found: usize, unit: usize) -> Result<()> {
     if found % unit == 0 {
         Ok(())
     } else {
-        Err(Error::InputSize { what, expected: format!("a multiple of {unit}"), found })
+        Err(Error::InputSize {
+            what,
+            expected: format!("a multiple of {unit}"),
+            found,
+        })
     }
 }

@@ -12,7 +12,13 @@ pub(crate) struct Tensor {
 
 impl Tensor {
     pub fn zeros(n: usize, h: usize, w: usize, c: usize) -> Self {
-        Tensor { n, h, w, c, data: vec![0.0; n * h * w * c] }
+        Tensor {
+            n,
+            h,
+            w,
+            c,
+            data: vec![0.0; n * h * w * c],
+        }
     }
 
     /// Wraps `data`, which must hold `n·h·w·c` values.

@@ -15,7 +15,14 @@ pub(crate) struct Candidate {
 
 impl Candidate {
     pub fn new(x1: f64, y1: f64, x2: f64, y2: f64, score: f64) -> Self {
-        Candidate { x1, y1, x2, y2, score, landmarks: None }
+        Candidate {
+            x1,
+            y1,
+            x2,
+            y2,
+            score,
+            landmarks: None,
+        }
     }
 }
 
@@ -39,7 +46,13 @@ pub(crate) fn pnet_box(p: &Proposal, scale: f64) -> Candidate {
     let y1 = (2.0 * r + 1.0) + dy1 * 11.0;
     let x2 = (2.0 * c + 12.0) + dx2 * 11.0;
     let y2 = (2.0 * r + 12.0) + dy2 * 11.0;
-    Candidate::new(x1 / scale, y1 / scale, x2 / scale, y2 / scale, f64::from(p.score))
+    Candidate::new(
+        x1 / scale,
+        y1 / scale,
+        x2 / scale,
+        y2 / scale,
+        f64::from(p.score),
+    )
 }
 
 /// `resize_to_square`: the side is max(w, h) (no +1), centred on the box; coordinates stay fractional.
@@ -49,7 +62,13 @@ pub(crate) fn square(b: &Candidate) -> Candidate {
     let l = w.max(h);
     let x1 = b.x1 + w * 0.5 - l * 0.5;
     let y1 = b.y1 + h * 0.5 - l * 0.5;
-    Candidate { x1, y1, x2: x1 + l, y2: y1 + l, ..*b }
+    Candidate {
+        x1,
+        y1,
+        x2: x1 + l,
+        y2: y1 + l,
+        ..*b
+    }
 }
 
 /// `adjust_bboxes`: corners += reg · [w, h, w, h] with w = x2 − x1 + 1. The product is float32 (TensorFlow casts
@@ -84,9 +103,22 @@ mod tests {
 
     #[test]
     fn pnet_box_scales_regression_by_eleven() {
-        let p = Proposal { row: 3, col: 5, score: 0.9, reg: [0.5, -0.25, 0.0, 0.5] };
+        let p = Proposal {
+            row: 3,
+            col: 5,
+            score: 0.9,
+            reg: [0.5, -0.25, 0.0, 0.5],
+        };
         let b = pnet_box(&p, 0.5);
-        assert_eq!((b.x1, b.y1, b.x2, b.y2), ((11.0 + 5.5) / 0.5, (7.0 - 2.75) / 0.5, 22.0 / 0.5, (18.0 + 5.5) / 0.5));
+        assert_eq!(
+            (b.x1, b.y1, b.x2, b.y2),
+            (
+                (11.0 + 5.5) / 0.5,
+                (7.0 - 2.75) / 0.5,
+                22.0 / 0.5,
+                (18.0 + 5.5) / 0.5
+            )
+        );
         assert_eq!(b.score, f64::from(0.9f32));
     }
 
@@ -98,7 +130,10 @@ mod tests {
 
     #[test]
     fn calibrate_uses_plus_one_widths() {
-        let b = calibrate(&Candidate::new(0.0, 0.0, 9.0, 19.0, 1.0), [0.5, 0.25, -0.5, 1.0]);
+        let b = calibrate(
+            &Candidate::new(0.0, 0.0, 9.0, 19.0, 1.0),
+            [0.5, 0.25, -0.5, 1.0],
+        );
         assert_eq!((b.x1, b.y1, b.x2, b.y2), (5.0, 5.0, 4.0, 39.0));
     }
 

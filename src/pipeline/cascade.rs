@@ -25,7 +25,10 @@ pub(crate) fn detect(
     }
     let mut pass = backend.begin(image)?;
     let crop_boxes = |boxes: &[Candidate]| -> Vec<CropBox> {
-        boxes.iter().map(|b| CropBox::normalized(b, image.width, image.height)).collect()
+        boxes
+            .iter()
+            .map(|b| CropBox::normalized(b, image.width, image.height))
+            .collect()
     };
 
     // Stage 1: P-Net on every level; per level sort, NMS 0.5; then across levels sort, NMS 0.7, square.
@@ -36,12 +39,20 @@ pub(crate) fn detect(
     let mut boxes = Vec::new();
     for (level, cells) in levels.iter().zip(&proposals) {
         t.proposals += cells.len();
-        let mut level_boxes: Vec<Candidate> = cells.iter().map(|p| pnet_box(p, level.scale)).collect();
+        let mut level_boxes: Vec<Candidate> =
+            cells.iter().map(|p| pnet_box(p, level.scale)).collect();
         sort_desc(&mut level_boxes);
-        boxes.extend(fast_nms(level_boxes, options.nms.pnet_level, Overlap::Union));
+        boxes.extend(fast_nms(
+            level_boxes,
+            options.nms.pnet_level,
+            Overlap::Union,
+        ));
     }
     sort_desc(&mut boxes);
-    let boxes: Vec<Candidate> = fast_nms(boxes, options.nms.pnet_all, Overlap::Union).iter().map(square).collect();
+    let boxes: Vec<Candidate> = fast_nms(boxes, options.nms.pnet_all, Overlap::Union)
+        .iter()
+        .map(square)
+        .collect();
     t.pnet_nms = start.elapsed();
     t.rnet_inputs = boxes.len();
     if boxes.is_empty() {
@@ -57,10 +68,21 @@ pub(crate) fn detect(
         .iter()
         .zip(&refined)
         .filter(|(_, r)| r.score > options.thresholds.rnet)
-        .map(|(b, r)| calibrate(&Candidate { score: f64::from(r.score), ..*b }, r.reg))
+        .map(|(b, r)| {
+            calibrate(
+                &Candidate {
+                    score: f64::from(r.score),
+                    ..*b
+                },
+                r.reg,
+            )
+        })
         .collect();
     sort_desc(&mut kept);
-    let boxes: Vec<Candidate> = fast_nms(kept, options.nms.rnet, Overlap::Union).iter().map(square).collect();
+    let boxes: Vec<Candidate> = fast_nms(kept, options.nms.rnet, Overlap::Union)
+        .iter()
+        .map(square)
+        .collect();
     t.rnet_nms = start.elapsed();
     if options.stages == Stages::FacesOnly || boxes.is_empty() {
         t.faces = boxes.len();
@@ -78,8 +100,11 @@ pub(crate) fn detect(
         .zip(&outputs)
         .filter(|(_, o)| o.score > options.thresholds.onet)
         .map(|(b, o)| {
-            let with_landmarks =
-                Candidate { score: f64::from(o.score), landmarks: Some(landmarks_to_image(b, &o.landmarks)), ..*b };
+            let with_landmarks = Candidate {
+                score: f64::from(o.score),
+                landmarks: Some(landmarks_to_image(b, &o.landmarks)),
+                ..*b
+            };
             calibrate(&with_landmarks, o.reg)
         })
         .collect();

@@ -35,9 +35,17 @@ fn overlap(a: &Candidate, b: &Candidate, kind: Overlap) -> f64 {
 /// itself kept. Order is preserved; the input must already be in the intended order.
 pub(crate) fn fast_nms(boxes: Vec<Candidate>, threshold: f64, kind: Overlap) -> Vec<Candidate> {
     let keep: Vec<bool> = (0..boxes.len())
-        .map(|j| !boxes[..j].iter().any(|earlier| overlap(earlier, &boxes[j], kind) > threshold))
+        .map(|j| {
+            !boxes[..j]
+                .iter()
+                .any(|earlier| overlap(earlier, &boxes[j], kind) > threshold)
+        })
         .collect();
-    boxes.into_iter().zip(keep).filter_map(|(b, k)| k.then_some(b)).collect()
+    boxes
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(b, k)| k.then_some(b))
+        .collect()
 }
 
 #[cfg(test)]
@@ -50,7 +58,11 @@ mod tests {
 
     #[test]
     fn ties_put_the_later_candidate_first() {
-        let mut v = vec![b(0.0, 0.0, 1.0, 1.0, 1.0), b(1.0, 0.0, 2.0, 1.0, 0.5), b(2.0, 0.0, 3.0, 1.0, 1.0)];
+        let mut v = vec![
+            b(0.0, 0.0, 1.0, 1.0, 1.0),
+            b(1.0, 0.0, 2.0, 1.0, 0.5),
+            b(2.0, 0.0, 3.0, 1.0, 1.0),
+        ];
         sort_desc(&mut v);
         assert_eq!(v.iter().map(|c| c.x1).collect::<Vec<_>>(), [2.0, 0.0, 1.0]);
     }
@@ -59,7 +71,11 @@ mod tests {
     fn a_suppressed_box_still_suppresses_later_ones() {
         // A overlaps B strongly, B overlaps C strongly, A and C do not overlap: classic NMS keeps A and C,
         // the package's fast NMS keeps only A.
-        let v = vec![b(0.0, 0.0, 10.0, 10.0, 0.9), b(2.0, 0.0, 12.0, 10.0, 0.8), b(4.0, 0.0, 14.0, 10.0, 0.7)];
+        let v = vec![
+            b(0.0, 0.0, 10.0, 10.0, 0.9),
+            b(2.0, 0.0, 12.0, 10.0, 0.8),
+            b(4.0, 0.0, 14.0, 10.0, 0.7),
+        ];
         let kept = fast_nms(v.clone(), 0.5, Overlap::Union);
         assert_eq!(kept.len(), 1);
         let kept = fast_nms(v, 0.7, Overlap::Union);
@@ -68,7 +84,10 @@ mod tests {
 
     #[test]
     fn min_overlap_suppresses_a_box_inside_another() {
-        let v = vec![b(0.0, 0.0, 100.0, 100.0, 0.9), b(10.0, 10.0, 30.0, 30.0, 0.8)];
+        let v = vec![
+            b(0.0, 0.0, 100.0, 100.0, 0.9),
+            b(10.0, 10.0, 30.0, 30.0, 0.8),
+        ];
         assert_eq!(fast_nms(v.clone(), 0.7, Overlap::Min).len(), 1);
         assert_eq!(fast_nms(v, 0.7, Overlap::Union).len(), 2);
     }

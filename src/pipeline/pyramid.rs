@@ -18,14 +18,24 @@ pub(crate) struct PyramidLevel {
 impl PyramidLevel {
     /// P-Net's output map size on this level: conv 3 → ceil-pool 2 → conv 3 → conv 3, i.e. ceil((n−2)/2) − 4.
     pub fn pnet_map_size(&self) -> (usize, usize) {
-        let map = |n: usize| if n < 3 { 0 } else { (n - 2).div_ceil(2).saturating_sub(4) };
+        let map = |n: usize| {
+            if n < 3 {
+                0
+            } else {
+                (n - 2).div_ceil(2).saturating_sub(4)
+            }
+        };
         (map(self.height), map(self.width))
     }
 }
 
 /// The levels the reference builds for an image, largest first. Levels on which P-Net has no output are left out
 /// (the package would hand TensorFlow an empty or negative-size tensor there).
-pub(crate) fn pyramid_levels(width: u32, height: u32, options: &DetectorOptions) -> Vec<PyramidLevel> {
+pub(crate) fn pyramid_levels(
+    width: u32,
+    height: u32,
+    options: &DetectorOptions,
+) -> Vec<PyramidLevel> {
     let (w, h) = (f64::from(width), f64::from(height));
     let min_dim = w.min(h);
     if min_dim < 1.0 {
@@ -44,13 +54,21 @@ pub(crate) fn pyramid_levels(width: u32, height: u32, options: &DetectorOptions)
             k
         }
     };
-    let count = if count > 0.0 { count.min(1000.0) as i32 } else { 0 };
+    let count = if count > 0.0 {
+        count.min(1000.0) as i32
+    } else {
+        0
+    };
     (0..count)
         .map(|k| {
             // numpy computes scale_factor ** np.arange(n) as a float64 power.
             let scale = m * factor.powi(k);
             // tf.image.resize truncates the float size to int32.
-            PyramidLevel { scale, height: (h * scale) as usize, width: (w * scale) as usize }
+            PyramidLevel {
+                scale,
+                height: (h * scale) as usize,
+                width: (w * scale) as usize,
+            }
         })
         .filter(|level| {
             let (mh, mw) = level.pnet_map_size();
@@ -104,13 +122,21 @@ impl AreaTaps {
             }
         }
         starts.push(index.len());
-        AreaTaps { scale, starts, index, weight }
+        AreaTaps {
+            scale,
+            starts,
+            index,
+            weight,
+        }
     }
 
     /// The (index, weight) taps of output cell `o`.
     pub fn taps(&self, o: usize) -> impl Iterator<Item = (usize, f32)> + '_ {
         let r = self.starts[o]..self.starts[o + 1];
-        self.index[r.clone()].iter().copied().zip(self.weight[r].iter().copied())
+        self.index[r.clone()]
+            .iter()
+            .copied()
+            .zip(self.weight[r].iter().copied())
     }
 }
 
@@ -152,9 +178,15 @@ mod tests {
         // 112×112: the package's formula gives 5 levels, the classic rule 6 (reference-pipeline.md).
         let reference = pyramid_levels(112, 112, &DetectorOptions::default());
         assert_eq!(reference.len(), 5);
-        let classic = DetectorOptions { pyramid_rule: PyramidRule::MinFaceAware, ..Default::default() };
+        let classic = DetectorOptions {
+            pyramid_rule: PyramidRule::MinFaceAware,
+            ..Default::default()
+        };
         assert_eq!(pyramid_levels(112, 112, &classic).len(), 6);
-        let big_faces = DetectorOptions { min_face_size: 100.0, ..classic };
+        let big_faces = DetectorOptions {
+            min_face_size: 100.0,
+            ..classic
+        };
         // 1000·0.12·0.709ᵏ ≥ 12 for k = 0..=6.
         assert_eq!(pyramid_levels(1000, 1000, &big_faces).len(), 7);
     }
@@ -171,8 +203,14 @@ mod tests {
     fn area_taps_follow_tensorflow() {
         // Downscale 5 → 2: s = 2.5, cells [0, 2.5) and [2.5, 5).
         let t = AreaTaps::new(5, 2);
-        assert_eq!(t.taps(0).collect::<Vec<_>>(), [(0, 1.0), (1, 1.0), (2, 0.5)]);
-        assert_eq!(t.taps(1).collect::<Vec<_>>(), [(2, 0.5), (3, 1.0), (4, 1.0)]);
+        assert_eq!(
+            t.taps(0).collect::<Vec<_>>(),
+            [(0, 1.0), (1, 1.0), (2, 0.5)]
+        );
+        assert_eq!(
+            t.taps(1).collect::<Vec<_>>(),
+            [(2, 0.5), (3, 1.0), (4, 1.0)]
+        );
         // 14 → 13: rounding pushes ceil(b) of the last cell to 15, a tiny extra tap clamped onto pixel 13.
         let t = AreaTaps::new(14, 13);
         let last: Vec<_> = t.taps(12).collect();

@@ -14,7 +14,11 @@ pub fn shared_data() -> Option<PathBuf> {
 /// True where a missing prerequisite must fail the test instead of skipping it: in CI (`CI` set and not
 /// "false"/"0") or with `MTCNN_REQUIRE_DATA=1`.
 pub fn must_not_skip() -> bool {
-    let set = |name: &str| std::env::var(name).map(|v| !v.is_empty() && v != "0" && v != "false").unwrap_or(false);
+    let set = |name: &str| {
+        std::env::var(name)
+            .map(|v| !v.is_empty() && v != "0" && v != "false")
+            .unwrap_or(false)
+    };
     set("CI") || set("MTCNN_REQUIRE_DATA")
 }
 
@@ -38,5 +42,9 @@ pub fn read_json(path: &std::path::Path) -> serde_json::Value {
 }
 
 pub fn floats(v: &serde_json::Value) -> Vec<f32> {
-    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number") as f32).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number") as f32)
+        .collect()
 }

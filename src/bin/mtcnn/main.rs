@@ -1,0 +1,292 @@
+//! `mtcnn`: face detection from the command line, a thin shell over the `mtcnn_wgpu` library.
+
+mod draw;
+mod font;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use image::RgbImage;
+use mtcnn_wgpu::{Detector, Device, Face, Stages, Thresholds, Weights};
+
+#[derive(Parser)]
+#[command(
+    name = "mtcnn",
+    version,
+    about = "MTCNN face detection and 5-point landmarks"
+)]
+struct Cli {
+    /// Log more (-v: the device chosen and progress; -vv: debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Detect faces and print them as JSON: an array for one image, one object a line for several.
+    Detect(DetectArgs),
+    /// Time `detect` alone (decoding excluded), after a warm-up; print the median and minimum.
+    Bench(BenchArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DeviceArg {
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+#[derive(Args)]
+struct DetectorArgs {
+    /// Smallest face to find, in pixels.
+    #[arg(long, default_value_t = 20.0)]
+    min_face: f64,
+    /// Pyramid scale factor, in (0, 1).
+    #[arg(long, default_value_t = 0.709)]
+    scale_factor: f64,
+    /// Score thresholds of P-Net, R-Net and O-Net.
+    #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [0.6, 0.7, 0.8])]
+    thresholds: Vec<f32>,
+    /// Only P-Net and R-Net: boxes without keypoints.
+    #[arg(long)]
+    faces_only: bool,
+    /// Don't clamp boxes to the image.
+    #[arg(long)]
+    no_fit: bool,
+    /// Where the networks run.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    device: DeviceArg,
+    /// A safetensors weights file instead of the embedded weights.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DetectArgs {
+    /// Image files (jpg, png, bmp, webp, gif, tiff).
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Print unrounded floats instead of the package's rounded integers.
+    #[arg(long)]
+    raw: bool,
+    /// Write the pictures with boxes, confidences and keypoints drawn: a file for one image, a folder for several.
+    #[arg(long, value_name = "OUT")]
+    draw: Option<PathBuf>,
+    #[command(flatten)]
+    detector: DetectorArgs,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The image to time.
+    image: PathBuf,
+    /// Timed runs after the warm-up.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// Also print the median time of each stage and the candidate counts.
+    #[arg(long)]
+    stages: bool,
+    #[command(flatten)]
+    detector: DetectorArgs,
+}
+
+fn build_detector(args: &DetectorArgs) -> Result<Detector, String> {
+    let device = match args.device {
+        DeviceArg::Auto => Device::Auto,
+        DeviceArg::Gpu => Device::Gpu,
+        DeviceArg::Cpu => Device::Cpu,
+    };
+    let mut builder = Detector::builder()
+        .min_face_size(args.min_face)
+        .scale_factor(args.scale_factor)
+        .thresholds(Thresholds {
+            pnet: args.thresholds[0],
+            rnet: args.thresholds[1],
+            onet: args.thresholds[2],
+        })
+        .stages(if args.faces_only {
+            Stages::FacesOnly
+        } else {
+            Stages::FacesAndLandmarks
+        })
+        .fit_to_image(!args.no_fit)
+        .device(device);
+    if let Some(path) = &args.weights {
+        builder = builder.weights(Weights::from_file(path).map_err(|e| e.to_string())?);
+    }
+    let detector = builder.build().map_err(|e| e.to_string())?;
+    log::info!(
+        "device: {} (requested {})",
+        detector.device().name(),
+        device.name()
+    );
+    Ok(detector)
+}
+
+fn decode(path: &Path) -> Result<RgbImage, String> {
+    let reader = image::ImageReader::open(path).map_err(|e| e.to_string())?;
+    let reader = reader.with_guessed_format().map_err(|e| e.to_string())?;
+    let image = reader.decode().map_err(|e| e.to_string())?;
+    Ok(image.to_rgb8())
+}
+
+fn faces_json(faces: &[Face], raw: bool) -> serde_json::Value {
+    if raw {
+        serde_json::Value::Array(
+            faces
+                .iter()
+                .map(|f| serde_json::to_value(f.unrounded()).unwrap_or_default())
+                .collect(),
+        )
+    } else {
+        serde_json::to_value(faces).unwrap_or_default()
+    }
+}
+
+fn draw_target(out: &Path, image: &Path, several: bool) -> PathBuf {
+    if several {
+        let stem = image.file_stem().unwrap_or_default().to_string_lossy();
+        out.join(format!("{stem}.png"))
+    } else {
+        out.to_path_buf()
+    }
+}
+
+fn detect(args: &DetectArgs) -> Result<usize, String> {
+    let detector = build_detector(&args.detector)?;
+    let several = args.images.len() > 1;
+    if let (Some(out), true) = (&args.draw, several) {
+        std::fs::create_dir_all(out).map_err(|e| format!("--draw {}: {e}", out.display()))?;
+    }
+    let mut failures = 0;
+    let stdout = std::io::stdout();
+    for path in &args.images {
+        let result = decode(path).and_then(|mut image| {
+            let faces = detector.detect(&image).map_err(|e| e.to_string())?;
+            if let Some(out) = &args.draw {
+                draw::faces(&mut image, &faces);
+                let target = draw_target(out, path, several);
+                image
+                    .save(&target)
+                    .map_err(|e| format!("--draw {}: {e}", target.display()))?;
+            }
+            Ok(faces)
+        });
+        match result {
+            Ok(faces) => {
+                let json = faces_json(&faces, args.raw);
+                let line = if several {
+                    serde_json::json!({ "image": path.to_string_lossy(), "faces": json })
+                } else {
+                    json
+                };
+                let mut lock = stdout.lock();
+                writeln!(lock, "{line}").map_err(|e| e.to_string())?;
+                lock.flush().map_err(|e| e.to_string())?;
+            }
+            Err(e) => {
+                eprintln!("mtcnn: {}: {e}", path.display());
+                failures += 1;
+            }
+        }
+    }
+    Ok(failures)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn bench(args: &BenchArgs) -> Result<usize, String> {
+    let detector = build_detector(&args.detector)?;
+    let image = decode(&args.image).map_err(|e| format!("{}: {e}", args.image.display()))?;
+    let runs = args.runs.max(1);
+    let (faces, _) = detector.detect_timed(&image).map_err(|e| e.to_string())?; // warm-up
+    let mut totals = Vec::with_capacity(runs);
+    let mut stages = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        let (_, t) = detector.detect_timed(&image).map_err(|e| e.to_string())?;
+        totals.push(start.elapsed());
+        stages.push(t);
+    }
+    println!(
+        "{} {}x{} device {} threads {}: {} faces, median {:.2} ms, min {:.2} ms over {runs} runs",
+        args.image.display(),
+        image.width(),
+        image.height(),
+        detector.device().name(),
+        rayon::current_num_threads(),
+        faces.len(),
+        ms(median(totals.clone())),
+        ms(*totals.iter().min().unwrap_or(&Duration::ZERO)),
+    );
+    if args.stages {
+        let m = |f: fn(&mtcnn_wgpu::StageTimings) -> Duration| {
+            ms(median(stages.iter().map(f).collect()))
+        };
+        let c = &stages[0];
+        println!(
+            "  pyramid + P-Net  {:8.2} ms  levels {}, cells above threshold {}",
+            m(|t| t.pnet),
+            c.levels,
+            c.proposals
+        );
+        println!(
+            "  P-Net NMS        {:8.2} ms  -> {} candidates",
+            m(|t| t.pnet_nms),
+            c.rnet_inputs
+        );
+        println!("  crops + R-Net    {:8.2} ms", m(|t| t.rnet));
+        println!(
+            "  R-Net NMS        {:8.2} ms  -> {} candidates",
+            m(|t| t.rnet_nms),
+            c.onet_inputs
+        );
+        println!("  crops + O-Net    {:8.2} ms", m(|t| t.onet));
+        println!(
+            "  O-Net NMS        {:8.2} ms  -> {} faces",
+            m(|t| t.onet_nms),
+            c.faces
+        );
+    }
+    Ok(0)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        _ => log::LevelFilter::Debug,
+    };
+    env_logger::Builder::new()
+        .filter_level(level)
+        .format_timestamp(None)
+        .init();
+    let result = match &cli.command {
+        Command::Detect(args) => detect(args),
+        Command::Bench(args) => bench(args),
+    };
+    match result {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(failures) => {
+            eprintln!("mtcnn: {failures} file(s) failed");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("mtcnn: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

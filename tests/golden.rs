@@ -1,0 +1,128 @@
+//! End to end on every image of `../shared/data/images`, against the references made by the executable spec of
+//! the Python package `mtcnn` 1.0.0 (`../shared/data/reference`): the same faces in the same order, boxes and
+//! landmarks within 0.01 px, confidences within 1e-4, and the rounded JSON identical.
+
+mod common;
+
+use std::path::Path;
+
+use common::{floats, read_json, shared_data_or_skip};
+use mtcnn_wgpu::{Detector, Face};
+
+const TOL_PX: f32 = 0.01;
+const TOL_CONF: f32 = 1e-4;
+
+/// Worst differences over one image's faces, paired in order.
+#[derive(Default)]
+struct Margin {
+    px: f32,
+    conf: f32,
+}
+
+fn compare_raw(name: &str, ours: &[Face], reference: &serde_json::Value, margin: &mut Margin) {
+    let faces = reference["faces"].as_array().unwrap();
+    assert_eq!(ours.len(), faces.len(), "{name}: face count");
+    for (i, (o, r)) in ours.iter().zip(faces).enumerate() {
+        let xyxy = floats(&r["box_xyxy"]);
+        let b = &o.bbox;
+        let mut values = vec![
+            (b.x, xyxy[0]),
+            (b.y, xyxy[1]),
+            (b.right(), xyxy[2]),
+            (b.bottom(), xyxy[3]),
+        ];
+        let k = o.keypoints.expect("keypoints");
+        for (p, key) in k.to_array().iter().zip(mtcnn_wgpu::Keypoints::NAMES) {
+            let rp = floats(&r["keypoints"][key]);
+            values.extend([(p.x, rp[0]), (p.y, rp[1])]);
+        }
+        for (got, want) in values {
+            let d = (got - want).abs();
+            margin.px = margin.px.max(d);
+            assert!(d <= TOL_PX, "{name} face {i}: {got} vs {want} (|d| = {d})");
+        }
+        let d = (o.confidence - r["confidence"].as_f64().unwrap() as f32).abs();
+        margin.conf = margin.conf.max(d);
+        assert!(d <= TOL_CONF, "{name} face {i}: confidence off by {d}");
+    }
+}
+
+/// The rounded JSON: boxes and keypoints identical; confidences within the tolerance (they are floats).
+fn compare_json(name: &str, ours: &[Face], reference: &serde_json::Value) {
+    let ours = serde_json::to_value(ours).unwrap();
+    let (ours, reference) = (ours.as_array().unwrap(), reference.as_array().unwrap());
+    assert_eq!(ours.len(), reference.len(), "{name}: JSON face count");
+    for (i, (o, r)) in ours.iter().zip(reference).enumerate() {
+        assert_eq!(o["box"], r["box"], "{name} face {i}: rounded box");
+        assert_eq!(
+            o["keypoints"], r["keypoints"],
+            "{name} face {i}: rounded keypoints"
+        );
+        let mut keys: Vec<&String> = o.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["box", "confidence", "keypoints"],
+            "{name}: JSON keys"
+        );
+        let d = (o["confidence"].as_f64().unwrap() - r["confidence"].as_f64().unwrap()).abs();
+        assert!(
+            d <= f64::from(TOL_CONF),
+            "{name} face {i}: JSON confidence off by {d}"
+        );
+    }
+}
+
+fn load(path: &Path) -> image::RgbImage {
+    image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_rgb8()
+}
+
+#[test]
+fn every_reference_image_matches_the_python_package() {
+    let Some(data) = shared_data_or_skip("every_reference_image_matches_the_python_package") else {
+        return;
+    };
+    let clamped = Detector::new().unwrap();
+    let raw = Detector::builder().fit_to_image(false).build().unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(data.join("images"))
+        .unwrap()
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".png")
+                .map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    assert!(
+        names.len() >= 18,
+        "expected the 18 reference images, found {}",
+        names.len()
+    );
+    let (mut faces, mut margin) = (0, Margin::default());
+    for name in &names {
+        let image = load(&data.join(format!("images/{name}.png")));
+        let ours = raw.detect(&image).unwrap();
+        compare_raw(
+            name,
+            &ours,
+            &read_json(&data.join(format!("reference/{name}.raw.json"))),
+            &mut margin,
+        );
+        compare_json(
+            name,
+            &clamped.detect(&image).unwrap(),
+            &read_json(&data.join(format!("reference/{name}.json"))),
+        );
+        faces += ours.len();
+    }
+    println!(
+        "golden: {} images, {faces} faces, worst coordinate error {:.2e} px, worst confidence error {:.2e}",
+        names.len(),
+        margin.px,
+        margin.conf
+    );
+}
