@@ -49,8 +49,8 @@ struct DetectorArgs {
     /// Pyramid scale factor, in (0, 1).
     #[arg(long, default_value_t = 0.709)]
     scale_factor: f64,
-    /// Score thresholds of P-Net, R-Net and O-Net.
-    #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [0.6, 0.7, 0.8])]
+    /// Score thresholds of P-Net, R-Net and O-Net, comma-separated.
+    #[arg(long, value_name = "P,R,O", value_delimiter = ',', default_values_t = [0.6, 0.7, 0.8])]
     thresholds: Vec<f32>,
     /// Only P-Net and R-Net: boxes without keypoints.
     #[arg(long)]
@@ -100,6 +100,9 @@ fn build_detector(args: &DetectorArgs) -> Result<Detector, String> {
         DeviceArg::Auto => Device::Auto,
         DeviceArg::Gpu => Device::Gpu,
         DeviceArg::Cpu => Device::Cpu,
+    };
+    let [pnet, rnet, onet] = args.thresholds[..] else {
+        return Err(format!("--thresholds takes three values, P,R,O; got {}", args.thresholds.len()));
     };
     let mut builder = Detector::builder()
         .min_face_size(args.min_face)

@@ -1,0 +1,135 @@
+//! The `mtcnn` command line: JSON output, several images, --raw, --draw, bench, and bad files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn mtcnn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mtcnn")).args(args).output().expect("run mtcnn")
+}
+
+fn astronaut() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/astronaut.png")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The Python package's output on this image (`../shared/data/reference/astronaut.json`), with its key order.
+const ASTRONAUT_JSON: &str = r#"[{"box":[182,64,83,107],"confidence":0.9991206526756287,"keypoints":{"left_eye":[204,100],"right_eye":[245,102],"nose":[224,126],"mouth_left":[202,139],"mouth_right":[244,140]}}]"#;
+
+#[test]
+fn detect_prints_the_python_packages_json() {
+    let out = mtcnn(&["detect", astronaut().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(ASTRONAUT_JSON).unwrap();
+    assert_eq!(printed[0]["box"], expected[0]["box"]);
+    assert_eq!(printed[0]["keypoints"], expected[0]["keypoints"]);
+    let dc = printed[0]["confidence"].as_f64().unwrap() - expected[0]["confidence"].as_f64().unwrap();
+    assert!(dc.abs() < 1e-4);
+    // Key order as the package prints it.
+    let s = text(&out.stdout);
+    let order = ["\"box\"", "\"confidence\"", "\"left_eye\"", "\"right_eye\"", "\"nose\"", "\"mouth_left\"", "\"mouth_right\""];
+    let positions: Vec<usize> = order.iter().map(|k| s.find(k).unwrap()).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{s}");
+}
+
+#[test]
+fn raw_prints_floats() {
+    let out = mtcnn(&["detect", "--raw", astronaut().to_str().unwrap()]);
+    assert!(out.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let x = printed[0]["box"][0].as_f64().unwrap();
+    assert!(x.fract() != 0.0 && (x - 182.0).abs() < 1.0, "{x}");
+}
+
+#[test]
+fn bad_files_are_reported_and_the_others_still_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake_png = dir.path().join("text.png");
+    std::fs::write(&fake_png, "this is not an image").unwrap();
+    let truncated = dir.path().join("truncated.png");
+    let bytes = std::fs::read(astronaut()).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    let empty = dir.path().join("empty.jpg");
+    std::fs::write(&empty, b"").unwrap();
+    let missing = dir.path().join("missing.png");
+    let a = astronaut();
+    let args: Vec<&str> = ["detect", a.to_str().unwrap()]
+        .into_iter()
+        .chain([&fake_png, &truncated, &empty, &missing].iter().map(|p| p.to_str().unwrap()))
+        .chain([a.to_str().unwrap()])
+        .collect();
+    let out = mtcnn(&args);
+    assert!(!out.status.success(), "a bad file must make the exit code non-zero");
+    let lines: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "both good images are printed: {lines:?}");
+    for line in &lines {
+        assert_eq!(line["image"].as_str().unwrap(), a.to_str().unwrap());
+        assert_eq!(line["faces"].as_array().unwrap().len(), 1);
+    }
+    let err = text(&out.stderr);
+    for bad in ["text.png", "truncated.png", "empty.jpg", "missing.png"] {
+        assert!(err.contains(bad), "stderr should name {bad}: {err}");
+    }
+    assert!(err.contains("4 file(s) failed"), "{err}");
+}
+
+#[test]
+fn draw_writes_the_annotated_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.png");
+    let out = mtcnn(&["detect", astronaut().to_str().unwrap(), "--draw", target.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let drawn = image::open(&target).unwrap().to_rgb8();
+    let original = image::open(astronaut()).unwrap().to_rgb8();
+    assert_eq!(drawn.dimensions(), original.dimensions());
+    // The box's top edge (y = 64, x from 182 to 265) is drawn in green.
+    assert_eq!(drawn.get_pixel(220, 64).0, [0, 255, 0]);
+    // Far from the face nothing changed.
+    assert_eq!(drawn.get_pixel(10, 500), original.get_pixel(10, 500));
+
+    // Several images: OUT is a folder with one picture each.
+    let folder = dir.path().join("drawn");
+    let a = astronaut();
+    let out = mtcnn(&["detect", a.to_str().unwrap(), a.to_str().unwrap(), "--draw", folder.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(folder.join("astronaut.png").is_file());
+}
+
+#[test]
+fn options_reach_the_detector_and_invalid_ones_fail() {
+    let a = astronaut();
+    let out = mtcnn(&["detect", a.to_str().unwrap(), "--min-face", "200"]);
+    assert!(out.status.success());
+    // MTCNN's minimum face only sets the first pyramid scale (12/200 here), so the face is still found, from
+    // other levels, with another box than the default's [182, 64, 83, 107].
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(printed[0]["box"], serde_json::json!([182, 64, 83, 107]));
+    let out = mtcnn(&["detect", a.to_str().unwrap(), "--thresholds", "0.6,0.7,1.0"]);
+    assert_eq!(text(&out.stdout).trim(), "[]", "no face beats an O-Net threshold of 1");
+    let out = mtcnn(&["detect", a.to_str().unwrap(), "--min-face", "5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("min_face_size"));
+    let out = mtcnn(&["detect", a.to_str().unwrap(), "--device", "gpu"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("gpu"));
+    let out = mtcnn(&["detect", a.to_str().unwrap(), "--device", "cpu"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn bench_prints_median_and_minimum() {
+    let out = mtcnn(&["bench", astronaut().to_str().unwrap(), "--runs", "3", "--stages"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("1 faces") && s.contains("median") && s.contains("min") && s.contains("R-Net"), "{s}");
+}
+
+#[test]
+fn thresholds_need_three_values() {
+    let out = mtcnn(&["detect", astronaut().to_str().unwrap(), "--thresholds", "0.6,0.7"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("three values"));
+}
