@@ -107,11 +107,7 @@ fn build_detector(args: &DetectorArgs) -> Result<Detector, String> {
     let mut builder = Detector::builder()
         .min_face_size(args.min_face)
         .scale_factor(args.scale_factor)
-        .thresholds(Thresholds {
-            pnet: args.thresholds[0],
-            rnet: args.thresholds[1],
-            onet: args.thresholds[2],
-        })
+        .thresholds(Thresholds { pnet, rnet, onet })
         .stages(if args.faces_only {
             Stages::FacesOnly
         } else {
