@@ -11,8 +11,11 @@ use mtcnn_wgpu::{Detector, Device, StageTimings};
 
 fn bench_images() -> Vec<(String, image::RgbImage)> {
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/images");
-    let mut paths: Vec<PathBuf> =
-        ["bench_640x480.png", "bench_1920x1080.png"].iter().map(|n| shared.join(n)).filter(|p| p.is_file()).collect();
+    let mut paths: Vec<PathBuf> = ["bench_640x480.png", "bench_1920x1080.png"]
+        .iter()
+        .map(|n| shared.join(n))
+        .filter(|p| p.is_file())
+        .collect();
     if paths.is_empty() {
         eprintln!("../shared/data/images not found: benchmarking assets/astronaut.png only");
         paths.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/astronaut.png"));
@@ -31,7 +34,10 @@ fn cpu(c: &mut Criterion) {
     let images = bench_images();
 
     let mut group = c.benchmark_group("cpu_detect");
-    group.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
     for (name, image) in &images {
         group.bench_with_input(BenchmarkId::from_parameter(name), image, |b, image| {
             b.iter(|| detector.detect(image).expect("detect"))
@@ -48,11 +54,16 @@ fn cpu(c: &mut Criterion) {
     ];
     for (name, image) in &images {
         let mut group = c.benchmark_group(format!("cpu_stage/{name}"));
-        group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
         for (stage, pick) in stages {
             group.bench_function(stage, |b| {
                 b.iter_custom(|iters| {
-                    (0..iters).map(|_| pick(&detector.detect_timed(image).expect("detect").1)).sum()
+                    (0..iters)
+                        .map(|_| pick(&detector.detect_timed(image).expect("detect").1))
+                        .sum()
                 })
             });
         }

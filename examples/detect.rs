@@ -11,7 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let faces = detector.detect(&image)?;
     for face in &faces {
         let b = face.bbox;
-        println!("face at ({:.1}, {:.1}) size {:.1}x{:.1}, confidence {:.4}", b.x, b.y, b.width, b.height, face.confidence);
+        println!(
+            "face at ({:.1}, {:.1}) size {:.1}x{:.1}, confidence {:.4}",
+            b.x, b.y, b.width, b.height, face.confidence
+        );
     }
     println!("{}", serde_json::to_string_pretty(&faces)?);
     Ok(())

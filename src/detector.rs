@@ -181,10 +181,7 @@ impl Detector {
             rgb: image.as_raw(),
         };
         let (candidates, timings) = cascade::detect(self.backend.as_ref(), view, &self.options)?;
-        let faces = candidates
-            .iter()
-            .map(|c| self.to_face(c, width, height))
-            .collect();
+        let faces = candidates.iter().map(|c| self.to_face(c, width, height)).collect();
         Ok((faces, timings))
     }
 
@@ -199,10 +196,7 @@ impl Detector {
             y2 = y2.clamp(0.0, max_y);
         }
         let keypoints = c.landmarks.map(|l| {
-            let p = |i: usize| Point {
-                x: l[i],
-                y: l[5 + i],
-            };
+            let p = |i: usize| Point { x: l[i], y: l[5 + i] };
             Keypoints {
                 left_eye: p(0),
                 right_eye: p(1),
@@ -261,21 +255,14 @@ mod tests {
                 .build(),
         ];
         for result in cases {
-            assert!(
-                matches!(result, Err(Error::InvalidOption { .. })),
-                "{result:?}"
-            );
+            assert!(matches!(result, Err(Error::InvalidOption { .. })), "{result:?}");
         }
         assert!(matches!(
             Detector::builder().device(Device::Gpu).build(),
             Err(Error::DeviceUnavailable { .. })
         ));
         assert_eq!(
-            Detector::builder()
-                .device(Device::Auto)
-                .build()
-                .unwrap()
-                .device(),
+            Detector::builder().device(Device::Auto).build().unwrap().device(),
             Device::Cpu
         );
     }

@@ -52,8 +52,7 @@ pub struct Keypoints {
 
 impl Keypoints {
     /// The JSON keys, in the order the Python package prints them.
-    pub const NAMES: [&'static str; 5] =
-        ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"];
+    pub const NAMES: [&'static str; 5] = ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"];
 
     /// The points in the order of [`Keypoints::NAMES`].
     pub fn to_array(&self) -> [Point; 5] {
@@ -101,10 +100,7 @@ fn serialize_face<S: Serializer, T: Serialize>(
     let b = &face.bbox;
     let fields = if face.keypoints.is_some() { 3 } else { 2 };
     let mut s = serializer.serialize_struct("Face", fields)?;
-    s.serialize_field(
-        "box",
-        &[number(b.x), number(b.y), number(b.width), number(b.height)],
-    )?;
+    s.serialize_field("box", &[number(b.x), number(b.y), number(b.width), number(b.height)])?;
     // The package prints float(np.float32): the f32 widened to f64, whose shortest form has up to 17 digits.
     s.serialize_field("confidence", &f64::from(face.confidence))?;
     if let Some(k) = &face.keypoints {

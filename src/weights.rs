@@ -128,16 +128,10 @@ impl Weights {
             }
             tensors.insert(name, values);
         }
-        if let Some(extra) = file
-            .names()
-            .into_iter()
-            .find(|n| !tensors.contains_key(n.as_str()))
-        {
+        if let Some(extra) = file.names().into_iter().find(|n| !tensors.contains_key(n.as_str())) {
             return Err(Error::TensorContent {
                 name: extra.clone(),
-                problem:
-                    "is not a tensor of P-Net, R-Net or O-Net (is this an MTCNN weights file?)"
-                        .into(),
+                problem: "is not a tensor of P-Net, R-Net or O-Net (is this an MTCNN weights file?)".into(),
             });
         }
         Ok(Weights { tensors })
@@ -163,15 +157,11 @@ fn describe_format_error(bytes: &[u8], error: safetensors::SafeTensorError) -> E
         }
     }
     let what = match error {
-        E::HeaderTooSmall | E::InvalidHeaderLength => {
-            "the file is shorter than its header (truncated?)".to_string()
-        }
+        E::HeaderTooSmall | E::InvalidHeaderLength => "the file is shorter than its header (truncated?)".to_string(),
         E::InvalidHeader | E::InvalidHeaderDeserialization | E::InvalidHeaderStart => {
             "the header is not valid safetensors JSON (is this a safetensors file?)".to_string()
         }
-        E::HeaderTooLarge => {
-            "the header length is implausibly large (is this a safetensors file?)".to_string()
-        }
+        E::HeaderTooLarge => "the header length is implausibly large (is this a safetensors file?)".to_string(),
         other => format!("{other:?}"),
     };
     Error::WeightsFormat(what)
@@ -180,8 +170,7 @@ fn describe_format_error(bytes: &[u8], error: safetensors::SafeTensorError) -> E
 /// For a file whose data section is shorter than its header says: names the first tensor that runs past the end.
 fn truncated_tensor(bytes: &[u8]) -> Option<String> {
     let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?) as usize;
-    let header: serde_json::Value =
-        serde_json::from_slice(bytes.get(8..8usize.checked_add(n)?)?).ok()?;
+    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8usize.checked_add(n)?)?).ok()?;
     let available = bytes.len() - 8 - n;
     let mut cut: Vec<(u64, u64, &String)> = header
         .as_object()?
@@ -221,16 +210,8 @@ mod tests {
 
     #[test]
     fn random_bytes_are_an_error() {
-        let junk: Vec<u8> = (0..5000u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-            .collect();
-        assert!(matches!(
-            Weights::from_bytes(&junk),
-            Err(Error::WeightsFormat(_))
-        ));
-        assert!(matches!(
-            Weights::from_bytes(&[]),
-            Err(Error::WeightsFormat(_))
-        ));
+        let junk: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        assert!(matches!(Weights::from_bytes(&junk), Err(Error::WeightsFormat(_))));
+        assert!(matches!(Weights::from_bytes(&[]), Err(Error::WeightsFormat(_))));
     }
 }

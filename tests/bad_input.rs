@@ -5,7 +5,9 @@ use image::{DynamicImage, GrayImage, Rgb, RgbImage};
 use mtcnn_wgpu::{Detector, Error, Stages, Weights};
 
 fn astronaut() -> RgbImage {
-    image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png")).unwrap().to_rgb8()
+    image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png"))
+        .unwrap()
+        .to_rgb8()
 }
 
 #[test]
@@ -20,10 +22,18 @@ fn images_too_small_for_a_face_give_no_faces() {
 #[test]
 fn extreme_strips_work() {
     let detector = Detector::new().unwrap();
-    assert!(detector.detect(&RgbImage::from_pixel(1, 10000, Rgb([200, 120, 90]))).unwrap().is_empty());
-    assert!(detector.detect(&RgbImage::from_pixel(10000, 1, Rgb([200, 120, 90]))).unwrap().is_empty());
+    assert!(detector
+        .detect(&RgbImage::from_pixel(1, 10000, Rgb([200, 120, 90])))
+        .unwrap()
+        .is_empty());
+    assert!(detector
+        .detect(&RgbImage::from_pixel(10000, 1, Rgb([200, 120, 90])))
+        .unwrap()
+        .is_empty());
     // Wide enough for a few pyramid levels: runs every stage's code on a degenerate shape.
-    let strip = RgbImage::from_fn(4000, 24, |x, y| Rgb([(x % 251) as u8, (y * 10) as u8, ((x * y) % 256) as u8]));
+    let strip = RgbImage::from_fn(4000, 24, |x, y| {
+        Rgb([(x % 251) as u8, (y * 10) as u8, ((x * y) % 256) as u8])
+    });
     let faces = detector.detect(&strip).unwrap();
     assert!(faces.iter().all(|f| f.bbox.x >= 0.0 && f.bbox.bottom() <= 23.0));
 }
@@ -32,7 +42,13 @@ fn extreme_strips_work() {
 fn a_uniform_grey_image_has_no_faces() {
     let detector = Detector::new().unwrap();
     for v in [0u8, 128, 255] {
-        assert!(detector.detect(&RgbImage::from_pixel(320, 240, Rgb([v, v, v]))).unwrap().is_empty(), "grey {v}");
+        assert!(
+            detector
+                .detect(&RgbImage::from_pixel(320, 240, Rgb([v, v, v])))
+                .unwrap()
+                .is_empty(),
+            "grey {v}"
+        );
     }
 }
 
@@ -48,7 +64,12 @@ fn other_pixel_formats_convert_like_to_rgb8() {
         DynamicImage::ImageRgb16(dynamic.to_rgb16()),
         DynamicImage::ImageRgb32F(dynamic.to_rgb32f()),
     ] {
-        assert_eq!(detector.detect_dynamic(&converted).unwrap(), expected, "{:?}", converted.color());
+        assert_eq!(
+            detector.detect_dynamic(&converted).unwrap(),
+            expected,
+            "{:?}",
+            converted.color()
+        );
     }
     // Grey is replicated to three channels, so it equals detecting on the replicated RGB image.
     let grey: GrayImage = dynamic.to_luma8();
@@ -66,11 +87,17 @@ fn other_pixel_formats_convert_like_to_rgb8() {
 fn faces_only_returns_boxes_without_keypoints() {
     let rgb = astronaut();
     let full = Detector::new().unwrap().detect(&rgb).unwrap();
-    let quick = Detector::builder().stages(Stages::FacesOnly).build().unwrap().detect(&rgb).unwrap();
+    let quick = Detector::builder()
+        .stages(Stages::FacesOnly)
+        .build()
+        .unwrap()
+        .detect(&rgb)
+        .unwrap();
     assert!(!quick.is_empty() && quick.iter().all(|f| f.keypoints.is_none() && f.confidence > 0.7));
     // The best R-Net box covers the O-Net face.
     let (a, b) = (&quick[0].bbox, &full[0].bbox);
-    let inter = (a.right().min(b.right()) - a.x.max(b.x)).max(0.0) * (a.bottom().min(b.bottom()) - a.y.max(b.y)).max(0.0);
+    let inter =
+        (a.right().min(b.right()) - a.x.max(b.x)).max(0.0) * (a.bottom().min(b.bottom()) - a.y.max(b.y)).max(0.0);
     assert!(inter / (b.width * b.height) > 0.6, "{a:?} vs {b:?}");
     let json = serde_json::to_value(&quick).unwrap();
     assert!(json[0].get("keypoints").is_none());
@@ -82,10 +109,20 @@ fn boxes_are_clamped_only_with_fit_to_image() {
     let src = astronaut();
     let shifted = RgbImage::from_fn(300, 512, |x, y| *src.get_pixel(x + 200, y));
     let clamped = Detector::new().unwrap().detect(&shifted).unwrap();
-    let free = Detector::builder().fit_to_image(false).build().unwrap().detect(&shifted).unwrap();
+    let free = Detector::builder()
+        .fit_to_image(false)
+        .build()
+        .unwrap()
+        .detect(&shifted)
+        .unwrap();
     assert_eq!(clamped.len(), free.len());
-    assert!(clamped.iter().all(|f| f.bbox.x >= 0.0 && f.bbox.y >= 0.0 && f.bbox.right() <= 299.0));
-    assert!(free.iter().any(|f| f.bbox.x < 0.0), "the shifted face should run off the left edge: {free:?}");
+    assert!(clamped
+        .iter()
+        .all(|f| f.bbox.x >= 0.0 && f.bbox.y >= 0.0 && f.bbox.right() <= 299.0));
+    assert!(
+        free.iter().any(|f| f.bbox.x < 0.0),
+        "the shifted face should run off the left edge: {free:?}"
+    );
 }
 
 fn embedded_bytes() -> Vec<u8> {
@@ -108,7 +145,12 @@ fn rewritten(name: &str, edit: &Edit) -> Vec<u8> {
     }
     let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
         .iter()
-        .map(|(n, t, s, d)| (n.clone(), safetensors::tensor::TensorView::new(*t, s.clone(), d).unwrap()))
+        .map(|(n, t, s, d)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*t, s.clone(), d).unwrap(),
+            )
+        })
         .collect();
     safetensors::serialize(views, &None).unwrap()
 }
@@ -119,7 +161,10 @@ fn broken_weights_are_typed_errors_that_name_the_tensor() {
     assert!(Weights::from_bytes(&bytes).is_ok());
 
     let err = Weights::from_bytes(&bytes[..bytes.len() / 2]).unwrap_err();
-    assert!(matches!(err, Error::WeightsFormat(ref m) if m.contains("truncated: tensor `")), "{err}");
+    assert!(
+        matches!(err, Error::WeightsFormat(ref m) if m.contains("truncated: tensor `")),
+        "{err}"
+    );
     assert!(matches!(Weights::from_bytes(&bytes[..5]), Err(Error::WeightsFormat(_))));
 
     let wrong_shape = rewritten("rnet.fc4.weight", &|_, shape, _| {
@@ -139,11 +184,17 @@ fn broken_weights_are_typed_errors_that_name_the_tensor() {
         true
     });
     let err = Weights::from_bytes(&nan).unwrap_err();
-    assert!(matches!(&err, Error::TensorContent { name, .. } if name == "onet.conv2.bias"), "{err}");
+    assert!(
+        matches!(&err, Error::TensorContent { name, .. } if name == "onet.conv2.bias"),
+        "{err}"
+    );
 
     let missing = rewritten("pnet.prelu2.alpha", &|_, _, _| false);
     let err = Weights::from_bytes(&missing).unwrap_err();
-    assert!(matches!(&err, Error::MissingTensor { name, .. } if name == "pnet.prelu2.alpha"), "{err}");
+    assert!(
+        matches!(&err, Error::MissingTensor { name, .. } if name == "pnet.prelu2.alpha"),
+        "{err}"
+    );
 
     let half = rewritten("onet.fc6_3.bias", &|dtype, _, data| {
         *dtype = safetensors::Dtype::F16;
@@ -151,9 +202,13 @@ fn broken_weights_are_typed_errors_that_name_the_tensor() {
         true
     });
     let err = Weights::from_bytes(&half).unwrap_err();
-    assert!(matches!(&err, Error::TensorContent { name, problem } if name == "onet.fc6_3.bias" && problem.contains("F16")));
+    assert!(
+        matches!(&err, Error::TensorContent { name, problem } if name == "onet.fc6_3.bias" && problem.contains("F16"))
+    );
 
-    let junk: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    let junk: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
     assert!(matches!(Weights::from_bytes(&junk), Err(Error::WeightsFormat(_))));
 
     let err = Weights::from_file("/nonexistent/mtcnn.safetensors").unwrap_err();

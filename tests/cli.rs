@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn mtcnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mtcnn")).args(args).output().expect("run mtcnn")
+    Command::new(env!("CARGO_BIN_EXE_mtcnn"))
+        .args(args)
+        .output()
+        .expect("run mtcnn")
 }
 
 fn astronaut() -> PathBuf {
@@ -30,7 +33,15 @@ fn detect_prints_the_python_packages_json() {
     assert!(dc.abs() < 1e-4);
     // Key order as the package prints it.
     let s = text(&out.stdout);
-    let order = ["\"box\"", "\"confidence\"", "\"left_eye\"", "\"right_eye\"", "\"nose\"", "\"mouth_left\"", "\"mouth_right\""];
+    let order = [
+        "\"box\"",
+        "\"confidence\"",
+        "\"left_eye\"",
+        "\"right_eye\"",
+        "\"nose\"",
+        "\"mouth_left\"",
+        "\"mouth_right\"",
+    ];
     let positions: Vec<usize> = order.iter().map(|k| s.find(k).unwrap()).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{s}");
 }
@@ -58,12 +69,19 @@ fn bad_files_are_reported_and_the_others_still_processed() {
     let a = astronaut();
     let args: Vec<&str> = ["detect", a.to_str().unwrap()]
         .into_iter()
-        .chain([&fake_png, &truncated, &empty, &missing].iter().map(|p| p.to_str().unwrap()))
+        .chain(
+            [&fake_png, &truncated, &empty, &missing]
+                .iter()
+                .map(|p| p.to_str().unwrap()),
+        )
         .chain([a.to_str().unwrap()])
         .collect();
     let out = mtcnn(&args);
     assert!(!out.status.success(), "a bad file must make the exit code non-zero");
-    let lines: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2, "both good images are printed: {lines:?}");
     for line in &lines {
         assert_eq!(line["image"].as_str().unwrap(), a.to_str().unwrap());
@@ -80,7 +98,12 @@ fn bad_files_are_reported_and_the_others_still_processed() {
 fn draw_writes_the_annotated_picture() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("out.png");
-    let out = mtcnn(&["detect", astronaut().to_str().unwrap(), "--draw", target.to_str().unwrap()]);
+    let out = mtcnn(&[
+        "detect",
+        astronaut().to_str().unwrap(),
+        "--draw",
+        target.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let drawn = image::open(&target).unwrap().to_rgb8();
     let original = image::open(astronaut()).unwrap().to_rgb8();
@@ -93,7 +116,13 @@ fn draw_writes_the_annotated_picture() {
     // Several images: OUT is a folder with one picture each.
     let folder = dir.path().join("drawn");
     let a = astronaut();
-    let out = mtcnn(&["detect", a.to_str().unwrap(), a.to_str().unwrap(), "--draw", folder.to_str().unwrap()]);
+    let out = mtcnn(&[
+        "detect",
+        a.to_str().unwrap(),
+        a.to_str().unwrap(),
+        "--draw",
+        folder.to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     assert!(folder.join("astronaut.png").is_file());
 }
@@ -124,7 +153,10 @@ fn bench_prints_median_and_minimum() {
     let out = mtcnn(&["bench", astronaut().to_str().unwrap(), "--runs", "3", "--stages"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);
-    assert!(s.contains("1 faces") && s.contains("median") && s.contains("min") && s.contains("R-Net"), "{s}");
+    assert!(
+        s.contains("1 faces") && s.contains("median") && s.contains("min") && s.contains("R-Net"),
+        "{s}"
+    );
 }
 
 #[test]

@@ -54,22 +54,12 @@ fn compare_json(name: &str, ours: &[Face], reference: &serde_json::Value) {
     assert_eq!(ours.len(), reference.len(), "{name}: JSON face count");
     for (i, (o, r)) in ours.iter().zip(reference).enumerate() {
         assert_eq!(o["box"], r["box"], "{name} face {i}: rounded box");
-        assert_eq!(
-            o["keypoints"], r["keypoints"],
-            "{name} face {i}: rounded keypoints"
-        );
+        assert_eq!(o["keypoints"], r["keypoints"], "{name} face {i}: rounded keypoints");
         let mut keys: Vec<&String> = o.as_object().unwrap().keys().collect();
         keys.sort();
-        assert_eq!(
-            keys,
-            ["box", "confidence", "keypoints"],
-            "{name}: JSON keys"
-        );
+        assert_eq!(keys, ["box", "confidence", "keypoints"], "{name}: JSON keys");
         let d = (o["confidence"].as_f64().unwrap() - r["confidence"].as_f64().unwrap()).abs();
-        assert!(
-            d <= f64::from(TOL_CONF),
-            "{name} face {i}: JSON confidence off by {d}"
-        );
+        assert!(d <= f64::from(TOL_CONF), "{name} face {i}: JSON confidence off by {d}");
     }
 }
 
@@ -88,13 +78,7 @@ fn every_reference_image_matches_the_python_package() {
     let raw = Detector::builder().fit_to_image(false).build().unwrap();
     let mut names: Vec<String> = std::fs::read_dir(data.join("images"))
         .unwrap()
-        .filter_map(|e| {
-            e.ok()?
-                .file_name()
-                .to_str()?
-                .strip_suffix(".png")
-                .map(str::to_owned)
-        })
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".png").map(str::to_owned))
         .collect();
     names.sort();
     assert!(

@@ -45,7 +45,10 @@ fn read_labels(xml: &str) -> Vec<(String, Vec<Labelled>)> {
                 let (sx, sy) = r.fold((0.0, 0.0), |(sx, sy), i| (sx + parts[i].0, sy + parts[i].1));
                 (sx / n, sy / n)
             };
-            faces.push(Labelled { bbox, points: [mean(36..42), mean(42..48), parts[30], parts[48], parts[54]] });
+            faces.push(Labelled {
+                bbox,
+                points: [mean(36..42), mean(42..48), parts[30], parts[48], parts[54]],
+            });
         }
         images.push((file, faces));
     }
@@ -80,11 +83,17 @@ fn matches(labels: &[Labelled], faces: &[Face], min_iou: f32) -> Vec<(usize, usi
 
 #[test]
 fn labelled_faces_are_found_as_well_as_by_the_python_package() {
-    let Some(data) = shared_data_or_skip("labelled_faces_are_found_as_well_as_by_the_python_package") else { return };
+    let Some(data) = shared_data_or_skip("labelled_faces_are_found_as_well_as_by_the_python_package") else {
+        return;
+    };
     let xml = std::fs::read_to_string(data.join("labels/dlib_training_with_face_landmarks.xml")).unwrap();
     let detector = Detector::new().unwrap();
     let images = read_labels(&xml);
-    assert_eq!(images.iter().map(|(_, f)| f.len()).sum::<usize>(), 18, "the labels hold 18 faces");
+    assert_eq!(
+        images.iter().map(|(_, f)| f.len()).sum::<usize>(),
+        18,
+        "the labels hold 18 faces"
+    );
     for min_iou in [0.4, 0.5] {
         let (mut labelled, mut found, mut false_positives, mut errors) = (0, 0, 0, Vec::new());
         for (file, labels) in &images {

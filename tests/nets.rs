@@ -10,10 +10,7 @@ const TOLERANCE: f32 = 1e-5;
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "lengths differ");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 fn nets() -> CpuNets {
@@ -71,10 +68,7 @@ fn rnet_and_onet_match_the_package() {
         &out.iter().flat_map(|o| o.bbox_reg).collect::<Vec<_>>(),
         &floats(&r["bbox_reg"]),
     );
-    println!(
-        "rnet x{}: max |d| face_prob {dp:.2e}, bbox_reg {dr:.2e}",
-        out.len()
-    );
+    println!("rnet x{}: max |d| face_prob {dp:.2e}, bbox_reg {dr:.2e}", out.len());
     assert!(dp < TOLERANCE && dr < TOLERANCE, "rnet: {dp} {dr}");
 
     let o = read_json(&data.join("nets/onet.json"));

@@ -6,6 +6,12 @@ use rayon::prelude::*;
 use super::gemm::matmul;
 use super::tensor::Tensor;
 
+thread_local! {
+    /// im2col scratch, one per rayon worker, reused across blocks, layers and calls: no allocation, page faults
+    /// or clearing in the hot loop.
+    static PATCHES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Output pixels per im2col block: big enough for an efficient GEMM, small enough to stay in cache and to give
 /// rayon work to spread.
 const BLOCK_PIXELS: usize = 256;
@@ -26,10 +32,7 @@ pub(crate) struct Conv {
 impl Conv {
     pub fn forward(&self, x: &Tensor) -> Tensor {
         debug_assert_eq!(x.c, self.cin);
-        let (ho, wo) = (
-            (x.h + 1).saturating_sub(self.kh),
-            (x.w + 1).saturating_sub(self.kw),
-        );
+        let (ho, wo) = ((x.h + 1).saturating_sub(self.kh), (x.w + 1).saturating_sub(self.kw));
         let mut out = Tensor::zeros(x.n, ho, wo, self.cout);
         if out.data.is_empty() {
             return out;
@@ -45,17 +48,12 @@ impl Conv {
                 if self.kh == 1 && self.kw == 1 {
                     // A 1×1 convolution is a plain matrix product over the input pixels.
                     let start = block * rows_per_block * wo * self.cin;
-                    matmul(
-                        &x.data[start..start + m * self.cin],
-                        &self.kernel,
-                        dst,
-                        m,
-                        k,
-                        self.cout,
-                    );
+                    matmul(&x.data[start..start + m * self.cin], &self.kernel, dst, m, k, self.cout);
                 } else {
-                    let patches = self.im2col(x, block * rows_per_block, rows, ho, wo);
-                    matmul(&patches, &self.kernel, dst, m, k, self.cout);
+                    PATCHES.with_borrow_mut(|patches| {
+                        self.im2col(x, block * rows_per_block, rows, ho, wo, patches);
+                        matmul(patches, &self.kernel, dst, m, k, self.cout);
+                    });
                 }
                 self.bias_and_prelu(dst);
             });
@@ -64,10 +62,12 @@ impl Conv {
 
     /// The `rows` output rows starting at global row `first` (rows run over images, then y), one patch per
     /// output pixel, in (ky, kx, c) order to match the HWIO kernel.
-    fn im2col(&self, x: &Tensor, first: usize, rows: usize, ho: usize, wo: usize) -> Vec<f32> {
+    fn im2col(&self, x: &Tensor, first: usize, rows: usize, ho: usize, wo: usize, patches: &mut Vec<f32>) {
         let k = self.kh * self.kw * self.cin;
         let span = self.kw * self.cin;
-        let mut patches = vec![0.0f32; rows * wo * k];
+        // Every element is written below, so a reused buffer needs no clearing.
+        patches.resize(rows * wo * k, 0.0);
+        patches.truncate(rows * wo * k);
         for r in 0..rows {
             let (img, y) = ((first + r) / ho, (first + r) % ho);
             for ox in 0..wo {
@@ -75,16 +75,12 @@ impl Conv {
                 for ky in 0..self.kh {
                     let src = ((img * x.h + y + ky) * x.w + ox) * self.cin;
                     // An inlined element loop: spans are 6 to 192 floats, too short for a memcpy call to pay.
-                    for (d, s) in dst[ky * span..(ky + 1) * span]
-                        .iter_mut()
-                        .zip(&x.data[src..src + span])
-                    {
+                    for (d, s) in dst[ky * span..(ky + 1) * span].iter_mut().zip(&x.data[src..src + span]) {
                         *d = *s;
                     }
                 }
             }
         }
-        patches
     }
 
     fn bias_and_prelu(&self, dst: &mut [f32]) {
@@ -166,28 +162,25 @@ pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding)
         return out;
     }
     let c = x.c;
-    out.data
-        .par_chunks_mut(ow * c)
-        .enumerate()
-        .for_each(|(row, dst)| {
-            let (img, oy) = (row / oh, row % oh);
-            let y0 = (oy * stride).saturating_sub(pad_y);
-            let y1 = (oy * stride + size - pad_y).min(x.h);
-            for ox in 0..ow {
-                let x0 = (ox * stride).saturating_sub(pad_x);
-                let x1 = (ox * stride + size - pad_x).min(x.w);
-                let cell = &mut dst[ox * c..(ox + 1) * c];
-                cell.fill(f32::NEG_INFINITY);
-                for iy in y0..y1 {
-                    for ix in x0..x1 {
-                        let src = &x.data[((img * x.h + iy) * x.w + ix) * c..][..c];
-                        for (m, &v) in cell.iter_mut().zip(src) {
-                            *m = m.max(v);
-                        }
+    out.data.par_chunks_mut(ow * c).enumerate().for_each(|(row, dst)| {
+        let (img, oy) = (row / oh, row % oh);
+        let y0 = (oy * stride).saturating_sub(pad_y);
+        let y1 = (oy * stride + size - pad_y).min(x.h);
+        for ox in 0..ow {
+            let x0 = (ox * stride).saturating_sub(pad_x);
+            let x1 = (ox * stride + size - pad_x).min(x.w);
+            let cell = &mut dst[ox * c..(ox + 1) * c];
+            cell.fill(f32::NEG_INFINITY);
+            for iy in y0..y1 {
+                for ix in x0..x1 {
+                    let src = &x.data[((img * x.h + iy) * x.w + ix) * c..][..c];
+                    for (m, &v) in cell.iter_mut().zip(src) {
+                        *m = m.max(v);
                     }
                 }
             }
-        });
+        }
+    });
     out
 }
 
@@ -208,13 +201,7 @@ mod tests {
     #[test]
     fn same_pooling_ignores_the_padding() {
         // 3×3 input, all negative, pooled 2×2 stride 2 "same": 2×2 output; the edge windows see 2 or 1 cells.
-        let x = Tensor::from_vec(
-            1,
-            3,
-            3,
-            1,
-            vec![-9.0, -8.0, -7.0, -6.0, -5.0, -4.0, -3.0, -2.0, -1.0],
-        );
+        let x = Tensor::from_vec(1, 3, 3, 1, vec![-9.0, -8.0, -7.0, -6.0, -5.0, -4.0, -3.0, -2.0, -1.0]);
         let y = max_pool(&x, 2, 2, Padding::Same);
         assert_eq!((y.h, y.w), (2, 2));
         assert_eq!(y.data, [-5.0, -4.0, -2.0, -1.0]);
@@ -257,17 +244,13 @@ mod tests {
                 for kx in 0..3 {
                     for c in 0..cin {
                         let xv = x.data[((n * h + oy + ky) * w + ox + kx) * cin + c];
-                        acc +=
-                            f64::from(xv) * f64::from(kernel[((ky * 3 + kx) * cin + c) * cout + o]);
+                        acc += f64::from(xv) * f64::from(kernel[((ky * 3 + kx) * cin + c) * cout + o]);
                     }
                 }
             }
             let expected = if acc > 0.0 { acc } else { 0.25 * acc };
             let got = y.data[((n * 5 + oy) * 7 + ox) * cout + o];
-            assert!(
-                (f64::from(got) - expected).abs() < 1e-5,
-                "{got} vs {expected}"
-            );
+            assert!((f64::from(got) - expected).abs() < 1e-5, "{got} vs {expected}");
         }
     }
 

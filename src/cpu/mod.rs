@@ -36,11 +36,7 @@ impl CpuBackend {
 impl Backend for CpuBackend {
     fn begin<'a>(&'a self, image: ImageView<'a>) -> Result<Box<dyn Pass + 'a>> {
         // The package normalises the whole image once, before resizing and cropping; the values are exact in f32.
-        let data = image
-            .rgb
-            .iter()
-            .map(|&v| (f32::from(v) - 127.5) / 128.0)
-            .collect();
+        let data = image.rgb.iter().map(|&v| (f32::from(v) - 127.5) / 128.0).collect();
         let image = Tensor::from_vec(1, image.height as usize, image.width as usize, 3, data);
         Ok(Box::new(CpuPass {
             nets: &self.nets,

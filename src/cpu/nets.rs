@@ -67,14 +67,7 @@ fn conv(w: &Weights, net: &str, layer: &str, prelu: Option<&str>, shape: [usize;
     }
 }
 
-fn dense(
-    w: &Weights,
-    net: &str,
-    layer: &str,
-    prelu: Option<&str>,
-    input: usize,
-    output: usize,
-) -> Dense {
+fn dense(w: &Weights, net: &str, layer: &str, prelu: Option<&str>, input: usize, output: usize) -> Dense {
     Dense {
         input,
         output,

@@ -52,22 +52,16 @@ pub(crate) fn resize_area(x: &Tensor, out_h: usize, out_w: usize) -> Tensor {
         });
 
     let mut out = Tensor::zeros(1, out_h, out_w, c);
-    out.data
-        .par_chunks_mut(out_w * c)
-        .enumerate()
-        .for_each(|(o, dst)| {
-            for (i, w) in ty.taps(o) {
-                for (acc, &v) in dst
-                    .iter_mut()
-                    .zip(&rows[i * out_w * c..(i + 1) * out_w * c])
-                {
-                    *acc += v * w;
-                }
+    out.data.par_chunks_mut(out_w * c).enumerate().for_each(|(o, dst)| {
+        for (i, w) in ty.taps(o) {
+            for (acc, &v) in dst.iter_mut().zip(&rows[i * out_w * c..(i + 1) * out_w * c]) {
+                *acc += v * w;
             }
-            for v in dst.iter_mut() {
-                *v *= k;
-            }
-        });
+        }
+        for v in dst.iter_mut() {
+            *v *= k;
+        }
+    });
     out
 }
 

@@ -46,13 +46,7 @@ pub(crate) fn pnet_box(p: &Proposal, scale: f64) -> Candidate {
     let y1 = (2.0 * r + 1.0) + dy1 * 11.0;
     let x2 = (2.0 * c + 12.0) + dx2 * 11.0;
     let y2 = (2.0 * r + 12.0) + dy2 * 11.0;
-    Candidate::new(
-        x1 / scale,
-        y1 / scale,
-        x2 / scale,
-        y2 / scale,
-        f64::from(p.score),
-    )
+    Candidate::new(x1 / scale, y1 / scale, x2 / scale, y2 / scale, f64::from(p.score))
 }
 
 /// `resize_to_square`: the side is max(w, h) (no +1), centred on the box; coordinates stay fractional.
@@ -112,12 +106,7 @@ mod tests {
         let b = pnet_box(&p, 0.5);
         assert_eq!(
             (b.x1, b.y1, b.x2, b.y2),
-            (
-                (11.0 + 5.5) / 0.5,
-                (7.0 - 2.75) / 0.5,
-                22.0 / 0.5,
-                (18.0 + 5.5) / 0.5
-            )
+            ((11.0 + 5.5) / 0.5, (7.0 - 2.75) / 0.5, 22.0 / 0.5, (18.0 + 5.5) / 0.5)
         );
         assert_eq!(b.score, f64::from(0.9f32));
     }
@@ -130,10 +119,7 @@ mod tests {
 
     #[test]
     fn calibrate_uses_plus_one_widths() {
-        let b = calibrate(
-            &Candidate::new(0.0, 0.0, 9.0, 19.0, 1.0),
-            [0.5, 0.25, -0.5, 1.0],
-        );
+        let b = calibrate(&Candidate::new(0.0, 0.0, 9.0, 19.0, 1.0), [0.5, 0.25, -0.5, 1.0]);
         assert_eq!((b.x1, b.y1, b.x2, b.y2), (5.0, 5.0, 4.0, 39.0));
     }
 

@@ -39,14 +39,9 @@ pub(crate) fn detect(
     let mut boxes = Vec::new();
     for (level, cells) in levels.iter().zip(&proposals) {
         t.proposals += cells.len();
-        let mut level_boxes: Vec<Candidate> =
-            cells.iter().map(|p| pnet_box(p, level.scale)).collect();
+        let mut level_boxes: Vec<Candidate> = cells.iter().map(|p| pnet_box(p, level.scale)).collect();
         sort_desc(&mut level_boxes);
-        boxes.extend(fast_nms(
-            level_boxes,
-            options.nms.pnet_level,
-            Overlap::Union,
-        ));
+        boxes.extend(fast_nms(level_boxes, options.nms.pnet_level, Overlap::Union));
     }
     sort_desc(&mut boxes);
     let boxes: Vec<Candidate> = fast_nms(boxes, options.nms.pnet_all, Overlap::Union)

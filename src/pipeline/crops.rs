@@ -28,29 +28,14 @@ impl CropBox {
 /// Where the `crop` samples of one axis fall on an image axis of `size` pixels, in float32 as TensorFlow computes
 /// them: `c1·(size−1) + r·((c2−c1)·(size−1)/(crop−1))`. A position outside `[0, size−1]` reads the extrapolation
 /// value (0, i.e. grey 127.5 in pixel terms). `crop == 1` samples the centre.
-pub(crate) fn sample_positions(
-    c1: f32,
-    c2: f32,
-    size: usize,
-    crop: usize,
-) -> impl Iterator<Item = f32> {
+pub(crate) fn sample_positions(c1: f32, c2: f32, size: usize, crop: usize) -> impl Iterator<Item = f32> {
     let last = (size - 1) as f32;
     let (start, step, centre) = if crop > 1 {
         (c1 * last, (c2 - c1) * last / (crop - 1) as f32, 0.0)
     } else {
-        (
-            0.0,
-            0.0,
-            (0.5 * f64::from(c1 + c2) * (size - 1) as f64) as f32,
-        )
+        (0.0, 0.0, (0.5 * f64::from(c1 + c2) * (size - 1) as f64) as f32)
     };
-    (0..crop).map(move |r| {
-        if crop > 1 {
-            start + r as f32 * step
-        } else {
-            centre
-        }
-    })
+    (0..crop).map(move |r| if crop > 1 { start + r as f32 * step } else { centre })
 }
 
 #[cfg(test)]

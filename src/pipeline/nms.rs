@@ -84,10 +84,7 @@ mod tests {
 
     #[test]
     fn min_overlap_suppresses_a_box_inside_another() {
-        let v = vec![
-            b(0.0, 0.0, 100.0, 100.0, 0.9),
-            b(10.0, 10.0, 30.0, 30.0, 0.8),
-        ];
+        let v = vec![b(0.0, 0.0, 100.0, 100.0, 0.9), b(10.0, 10.0, 30.0, 30.0, 0.8)];
         assert_eq!(fast_nms(v.clone(), 0.7, Overlap::Min).len(), 1);
         assert_eq!(fast_nms(v, 0.7, Overlap::Union).len(), 2);
     }

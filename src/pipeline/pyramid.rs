@@ -31,11 +31,7 @@ impl PyramidLevel {
 
 /// The levels the reference builds for an image, largest first. Levels on which P-Net has no output are left out
 /// (the package would hand TensorFlow an empty or negative-size tensor there).
-pub(crate) fn pyramid_levels(
-    width: u32,
-    height: u32,
-    options: &DetectorOptions,
-) -> Vec<PyramidLevel> {
+pub(crate) fn pyramid_levels(width: u32, height: u32, options: &DetectorOptions) -> Vec<PyramidLevel> {
     let (w, h) = (f64::from(width), f64::from(height));
     let min_dim = w.min(h);
     if min_dim < 1.0 {
@@ -54,11 +50,7 @@ pub(crate) fn pyramid_levels(
             k
         }
     };
-    let count = if count > 0.0 {
-        count.min(1000.0) as i32
-    } else {
-        0
-    };
+    let count = if count > 0.0 { count.min(1000.0) as i32 } else { 0 };
     (0..count)
         .map(|k| {
             // numpy computes scale_factor ** np.arange(n) as a float64 power.
@@ -203,14 +195,8 @@ mod tests {
     fn area_taps_follow_tensorflow() {
         // Downscale 5 → 2: s = 2.5, cells [0, 2.5) and [2.5, 5).
         let t = AreaTaps::new(5, 2);
-        assert_eq!(
-            t.taps(0).collect::<Vec<_>>(),
-            [(0, 1.0), (1, 1.0), (2, 0.5)]
-        );
-        assert_eq!(
-            t.taps(1).collect::<Vec<_>>(),
-            [(2, 0.5), (3, 1.0), (4, 1.0)]
-        );
+        assert_eq!(t.taps(0).collect::<Vec<_>>(), [(0, 1.0), (1, 1.0), (2, 0.5)]);
+        assert_eq!(t.taps(1).collect::<Vec<_>>(), [(2, 0.5), (3, 1.0), (4, 1.0)]);
         // 14 → 13: rounding pushes ceil(b) of the last cell to 15, a tiny extra tap clamped onto pixel 13.
         let t = AreaTaps::new(14, 13);
         let last: Vec<_> = t.taps(12).collect();

@@ -16,15 +16,7 @@ fn put(img: &mut RgbImage, x: i64, y: i64, color: Rgb<u8>) {
     }
 }
 
-fn rectangle(
-    img: &mut RgbImage,
-    x0: i64,
-    y0: i64,
-    x1: i64,
-    y1: i64,
-    thickness: i64,
-    color: Rgb<u8>,
-) {
+fn rectangle(img: &mut RgbImage, x0: i64, y0: i64, x1: i64, y1: i64, thickness: i64, color: Rgb<u8>) {
     for t in 0..thickness {
         for x in x0..=x1 {
             put(img, x, y0 + t, color);
@@ -63,34 +55,19 @@ pub fn faces(img: &mut RgbImage, faces: &[Face]) {
             label.len() as u32 * font::ADVANCE * scale + scale,
             (font::HEIGHT + 2) * scale,
         );
-        let ty = if y0 >= i64::from(h) {
-            y0 - i64::from(h)
-        } else {
-            y1 + 1
-        };
+        let ty = if y0 >= i64::from(h) { y0 - i64::from(h) } else { y1 + 1 };
         for dy in 0..h {
             for dx in 0..w {
                 put(img, x0 + i64::from(dx), ty + i64::from(dy), LABEL_BG);
             }
         }
         for (dx, dy) in font::pixels(&label, scale) {
-            put(
-                img,
-                x0 + i64::from(dx + scale),
-                ty + i64::from(dy + scale),
-                BOX,
-            );
+            put(img, x0 + i64::from(dx + scale), ty + i64::from(dy + scale), BOX);
         }
 
         if let Some(k) = &face.keypoints {
             for p in k.to_array() {
-                disc(
-                    img,
-                    p.x.round() as i64,
-                    p.y.round() as i64,
-                    thickness + 1,
-                    POINT,
-                );
+                disc(img, p.x.round() as i64, p.y.round() as i64, thickness + 1, POINT);
             }
         }
     }

@@ -13,11 +13,7 @@ use image::RgbImage;
 use mtcnn_wgpu::{Detector, Device, Face, Stages, Thresholds, Weights};
 
 #[derive(Parser)]
-#[command(
-    name = "mtcnn",
-    version,
-    about = "MTCNN face detection and 5-point landmarks"
-)]
+#[command(name = "mtcnn", version, about = "MTCNN face detection and 5-point landmarks")]
 struct Cli {
     /// Log more (-v: the device chosen and progress; -vv: debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -102,7 +98,10 @@ fn build_detector(args: &DetectorArgs) -> Result<Detector, String> {
         DeviceArg::Cpu => Device::Cpu,
     };
     let [pnet, rnet, onet] = args.thresholds[..] else {
-        return Err(format!("--thresholds takes three values, P,R,O; got {}", args.thresholds.len()));
+        return Err(format!(
+            "--thresholds takes three values, P,R,O; got {}",
+            args.thresholds.len()
+        ));
     };
     let mut builder = Detector::builder()
         .min_face_size(args.min_face)
@@ -119,11 +118,7 @@ fn build_detector(args: &DetectorArgs) -> Result<Detector, String> {
         builder = builder.weights(Weights::from_file(path).map_err(|e| e.to_string())?);
     }
     let detector = builder.build().map_err(|e| e.to_string())?;
-    log::info!(
-        "device: {} (requested {})",
-        detector.device().name(),
-        device.name()
-    );
+    log::info!("device: {} (requested {})", detector.device().name(), device.name());
     Ok(detector)
 }
 
@@ -231,9 +226,7 @@ fn bench(args: &BenchArgs) -> Result<usize, String> {
         ms(*totals.iter().min().unwrap_or(&Duration::ZERO)),
     );
     if args.stages {
-        let m = |f: fn(&mtcnn_wgpu::StageTimings) -> Duration| {
-            ms(median(stages.iter().map(f).collect()))
-        };
+        let m = |f: fn(&mtcnn_wgpu::StageTimings) -> Duration| ms(median(stages.iter().map(f).collect()));
         let c = &stages[0];
         println!(
             "  pyramid + P-Net  {:8.2} ms  levels {}, cells above threshold {}",
@@ -253,11 +246,7 @@ fn bench(args: &BenchArgs) -> Result<usize, String> {
             c.onet_inputs
         );
         println!("  crops + O-Net    {:8.2} ms", m(|t| t.onet));
-        println!(
-            "  O-Net NMS        {:8.2} ms  -> {} faces",
-            m(|t| t.onet_nms),
-            c.faces
-        );
+        println!("  O-Net NMS        {:8.2} ms  -> {} faces", m(|t| t.onet_nms), c.faces);
     }
     Ok(0)
 }
