@@ -214,3 +214,15 @@ fn broken_weights_are_typed_errors_that_name_the_tensor() {
     let err = Weights::from_file("/nonexistent/mtcnn.safetensors").unwrap_err();
     assert!(matches!(err, Error::WeightsIo { .. }), "{err}");
 }
+
+#[test]
+fn results_are_bit_identical_across_thread_counts_and_runs() {
+    let detector = Detector::new().unwrap();
+    let image = astronaut();
+    let reference = detector.detect(&image).unwrap();
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        assert_eq!(pool.install(|| detector.detect(&image).unwrap()), reference, "{threads} threads");
+    }
+    assert_eq!(detector.detect(&image).unwrap(), reference);
+}

@@ -44,9 +44,9 @@ pub fn pixels(text: &str, scale: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn one_has_seven_font_pixels() {
-        assert_eq!(super::pixels("1", 1).count(), 7);
-        assert_eq!(super::pixels("1", 2).count(), 28);
+    fn one_has_eight_font_pixels() {
+        assert_eq!(super::pixels("1", 1).count(), 8);
+        assert_eq!(super::pixels("1", 2).count(), 32);
         assert_eq!(super::pixels("x", 1).count(), 0);
     }
 }
