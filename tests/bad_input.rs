@@ -222,7 +222,11 @@ fn results_are_bit_identical_across_thread_counts_and_runs() {
     let reference = detector.detect(&image).unwrap();
     for threads in [1, 3] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        assert_eq!(pool.install(|| detector.detect(&image).unwrap()), reference, "{threads} threads");
+        assert_eq!(
+            pool.install(|| detector.detect(&image).unwrap()),
+            reference,
+            "{threads} threads"
+        );
     }
     assert_eq!(detector.detect(&image).unwrap(), reference);
 }
