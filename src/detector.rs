@@ -6,7 +6,8 @@ use image::{DynamicImage, RgbImage};
 
 use crate::backend::{Backend, ImageView};
 use crate::cpu::{CpuBackend, CpuNets};
-use crate::error::{Error, Result};
+use crate::gpu::{GpuBackend, GpuContext};
+use crate::error::Result;
 use crate::face::{BoundingBox, Face, Keypoints, Point};
 use crate::options::{DetectorOptions, Device, NmsThresholds, PyramidRule, Stages, Thresholds};
 use crate::pipeline::boxes::Candidate;
@@ -21,6 +22,7 @@ use crate::weights::Weights;
 pub struct Detector {
     options: DetectorOptions,
     device: Device,
+    adapter: Option<String>,
     backend: Box<dyn Backend>,
 }
 
@@ -29,6 +31,7 @@ impl std::fmt::Debug for Detector {
         f.debug_struct("Detector")
             .field("options", &self.options)
             .field("device", &self.device)
+            .field("adapter", &self.adapter)
             .finish()
     }
 }
@@ -40,10 +43,18 @@ impl std::fmt::Debug for Detector {
 /// let detector = Detector::builder().min_face_size(40.0).device(Device::Cpu).stages(Stages::FacesOnly).build()?;
 /// # Ok::<(), mtcnn_wgpu::Error>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Default)]
 pub struct DetectorBuilder {
     options: DetectorOptions,
     weights: Option<Weights>,
+    shared: Option<(wgpu::Device, wgpu::Queue)>,
+}
+
+impl std::fmt::Debug for DetectorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shared = self.shared.is_some();
+        f.debug_struct("DetectorBuilder").field("options", &self.options).field("shared_device", &shared).finish()
+    }
 }
 
 impl DetectorBuilder {
@@ -98,36 +109,54 @@ impl DetectorBuilder {
         self
     }
 
-    /// Validates the options, loads the weights and prepares the device.
+    /// Runs the networks on a wgpu device and queue that the application already owns (a renderer's, a video
+    /// pipeline's) instead of creating a second device. It is used with [`Device::Gpu`] and [`Device::Auto`].
+    /// The detector wraps its own work in error scopes and never replaces the device's uncaptured-error
+    /// handler. Use the `wgpu` version this crate re-exports ([`crate::wgpu`]).
+    pub fn wgpu_device(mut self, device: wgpu::Device, queue: wgpu::Queue) -> Self {
+        self.shared = Some((device, queue));
+        self
+    }
+
+    /// Validates the options, loads the weights and prepares the device: compiles the kernels and uploads the
+    /// weights once for the GPU, packs them for the CPU.
     pub fn build(self) -> Result<Detector> {
         self.options.validate()?;
-        let device = resolve_device(self.options.device)?;
         let weights = match self.weights {
             Some(w) => w,
             None => Weights::embedded()?,
         };
-        let backend: Box<dyn Backend> = Box::new(CpuBackend::new(CpuNets::new(&weights)));
-        Ok(Detector {
-            options: self.options,
-            device,
-            backend,
-        })
+        let requested = self.options.device;
+        let context = match (requested, self.shared) {
+            (Device::Cpu, _) => None,
+            (_, Some((device, queue))) => Some(GpuContext::with_device(device, queue, "shared wgpu device".into())),
+            (Device::Gpu, None) => Some(GpuContext::any_adapter()?),
+            (Device::Auto, None) => match GpuContext::hardware_adapter()? {
+                Ok(context) => Some(context),
+                Err(reason) => {
+                    log_auto_choice(&format!("device auto: using the CPU ({reason})"));
+                    None
+                }
+            },
+        };
+        let (device, adapter, backend): (Device, Option<String>, Box<dyn Backend>) = match context {
+            Some(context) => {
+                let gpu = GpuBackend::new(context, &weights)?;
+                if requested == Device::Auto {
+                    log_auto_choice(&format!("device auto: using the GPU, {}", gpu.description()));
+                }
+                (Device::Gpu, Some(gpu.description().to_string()), Box::new(gpu))
+            }
+            None => (Device::Cpu, None, Box::new(CpuBackend::new(CpuNets::new(&weights)))),
+        };
+        Ok(Detector { options: self.options, device, adapter, backend })
     }
 }
 
-fn resolve_device(requested: Device) -> Result<Device> {
-    static AUTO_CHOICE: Once = Once::new();
-    match requested {
-        Device::Cpu => Ok(Device::Cpu),
-        Device::Auto => {
-            AUTO_CHOICE.call_once(|| log::info!("device auto: using the CPU (this version has no GPU path yet)"));
-            Ok(Device::Cpu)
-        }
-        Device::Gpu => Err(Error::DeviceUnavailable {
-            device: "gpu",
-            reason: "the wgpu path is not implemented in this version yet; use Device::Cpu or Device::Auto".into(),
-        }),
-    }
+/// Logs what `Device::Auto` chose, once per process.
+fn log_auto_choice(message: &str) {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| log::info!("{message}"));
 }
 
 impl Detector {
@@ -151,9 +180,14 @@ impl Detector {
         &self.options
     }
 
-    /// The device the networks run on ([`Device::Auto`] resolved).
+    /// The device the networks run on ([`Device::Auto`] resolved to [`Device::Cpu`] or [`Device::Gpu`]).
     pub fn device(&self) -> Device {
         self.device
+    }
+
+    /// The GPU adapter in use, as "name (backend, type)"; `None` on the CPU.
+    pub fn adapter(&self) -> Option<&str> {
+        self.adapter.as_deref()
     }
 
     /// Finds the faces in an RGB image, highest confidence first. An image too small to hold a 12-pixel face
@@ -257,13 +291,7 @@ mod tests {
         for result in cases {
             assert!(matches!(result, Err(Error::InvalidOption { .. })), "{result:?}");
         }
-        assert!(matches!(
-            Detector::builder().device(Device::Gpu).build(),
-            Err(Error::DeviceUnavailable { .. })
-        ));
-        assert_eq!(
-            Detector::builder().device(Device::Auto).build().unwrap().device(),
-            Device::Cpu
-        );
+        let cpu = Detector::builder().device(Device::Cpu).build().unwrap();
+        assert_eq!((cpu.device(), cpu.adapter()), (Device::Cpu, None));
     }
 }

@@ -68,6 +68,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// wgpu reported a validation or internal error (caught in an error scope); the message is wgpu's.
+    #[error("GPU error: {0}")]
+    Gpu(String),
+
+    /// The GPU ran out of memory.
+    #[error("GPU out of memory: {0}")]
+    GpuOutOfMemory(String),
+
+    /// The GPU device was lost (driver reset, removal, or destroyed). Build a new detector to continue.
+    #[error("the GPU device was lost; build a new Detector to continue")]
+    DeviceLost,
+
     /// A tensor handed to the low-level network API has the wrong number of values.
     #[error("{what}: expected {expected} values, found {found}")]
     InputSize {

@@ -28,7 +28,9 @@ mod backend;
 mod cpu;
 mod detector;
 mod error;
+mod netdef;
 mod face;
+mod gpu;
 mod options;
 mod pipeline;
 mod timings;
@@ -40,6 +42,8 @@ pub use face::{BoundingBox, Face, Keypoints, Point, Unrounded};
 pub use options::{DetectorOptions, Device, NmsThresholds, PyramidRule, Stages, Thresholds};
 pub use timings::StageTimings;
 pub use weights::Weights;
+/// The wgpu version this crate is built against, for [`DetectorBuilder::wgpu_device`].
+pub use wgpu;
 
 /// Low-level access to the networks, for tests, benchmarks and tools that feed their own tensors.
 ///

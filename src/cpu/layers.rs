@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use super::gemm::matmul;
 use super::tensor::Tensor;
+use crate::netdef::{pool_geometry, Padding};
 
 thread_local! {
     /// im2col scratch, one per rayon worker, reused across blocks, layers and calls: no allocation, page faults
@@ -133,28 +134,9 @@ impl Dense {
     }
 }
 
-/// How max-pooling treats the border, as Keras names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Padding {
-    /// No padding: windows lie inside the input.
-    Valid,
-    /// TensorFlow "same": `ceil(n / stride)` outputs; windows that run off the edge take the max over their valid
-    /// cells only (padding with −inf), with the padding split as TensorFlow splits it (`total / 2` before).
-    Same,
-}
-
 /// Max-pooling with a square window.
 pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding) -> Tensor {
-    let geometry = |n: usize| -> (usize, usize) {
-        match padding {
-            Padding::Same => {
-                let out = n.div_ceil(stride);
-                let total = ((out.saturating_sub(1)) * stride + size).saturating_sub(n);
-                (out, total / 2)
-            }
-            Padding::Valid => (if n < size { 0 } else { (n - size) / stride + 1 }, 0),
-        }
-    };
+    let geometry = |n: usize| pool_geometry(n, size, stride, padding);
     let (oh, pad_y) = geometry(x.h);
     let (ow, pad_x) = geometry(x.w);
     let mut out = Tensor::zeros(x.n, oh, ow, x.c);

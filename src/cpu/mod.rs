@@ -77,7 +77,7 @@ impl Pass for CpuPass<'_> {
             .par_iter()
             .map(|level| {
                 let scaled = resize_area(&self.image, level.height, level.width);
-                let maps = self.nets.pnet_tensor(&scaled);
+                let maps = self.nets.pnet_tensor(scaled);
                 let mut cells = Vec::new();
                 for (i, &score) in maps.face_prob.iter().enumerate() {
                     if score > threshold {

@@ -118,7 +118,10 @@ fn build_detector(args: &DetectorArgs) -> Result<Detector, String> {
         builder = builder.weights(Weights::from_file(path).map_err(|e| e.to_string())?);
     }
     let detector = builder.build().map_err(|e| e.to_string())?;
-    log::info!("device: {} (requested {})", detector.device().name(), device.name());
+    match detector.adapter() {
+        Some(adapter) => log::info!("device: gpu, adapter {adapter} (requested {})", device.name()),
+        None => log::info!("device: cpu, {} threads (requested {})", rayon::current_num_threads(), device.name()),
+    }
     Ok(detector)
 }
 

@@ -1,0 +1,53 @@
+// tf.image.crop_and_resize (bilinear, extrapolation 0 = grey) of the normalised image into size×size RGB crops,
+// for R-Net (24) and O-Net (48). Boxes are [y1, x1, y2, x2] divided by the image size, as TensorFlow receives
+// them; samples run from y1·(H−1) to y2·(H−1). One work item per output value.
+
+@group(0) @binding(2) var<storage, read> src: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(4) var<storage, read> boxes: array<vec4<f32>>;
+
+fn sample_position(c1: f32, c2: f32, extent: u32, i: u32, crop: u32) -> f32 {
+    let last = f32(extent - 1u);
+    if (crop > 1u) {
+        return c1 * last + f32(i) * ((c2 - c1) * last / f32(crop - 1u));
+    }
+    return 0.5 * (c1 + c2) * last;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let item = flat_index(gid, groups);
+    if (item >= params.total) {
+        return;
+    }
+    let seg = segments[find_segment(item)];
+    let crop = params.size;
+    var r = item - seg.start;
+    let ch = r % 3u;
+    r = r / 3u;
+    let q = r % crop;
+    r = r / crop;
+    let row = r % crop;
+    let b = r / crop;
+    let box = boxes[params.w_off + b];
+    let py = sample_position(box.x, box.z, seg.in_h, row, crop);
+    let px = sample_position(box.y, box.w, seg.in_w, q, crop);
+    var v = 0.0;
+    if (!(py < 0.0 || py > f32(seg.in_h - 1u) || px < 0.0 || px > f32(seg.in_w - 1u))) {
+        let top = u32(floor(py));
+        let bottom = min(u32(ceil(py)), seg.in_h - 1u);
+        let left = u32(floor(px));
+        let right = min(u32(ceil(px)), seg.in_w - 1u);
+        let ly = py - floor(py);
+        let lx = px - floor(px);
+        let at = seg.in_off + ch;
+        let tl = src[at + (top * seg.in_w + left) * 3u];
+        let tr = src[at + (top * seg.in_w + right) * 3u];
+        let bl = src[at + (bottom * seg.in_w + left) * 3u];
+        let br = src[at + (bottom * seg.in_w + right) * 3u];
+        let t = tl + (tr - tl) * lx;
+        let bo = bl + (br - bl) * lx;
+        v = t + (bo - t) * ly;
+    }
+    dst[seg.out_off + item - seg.start] = v;
+}

@@ -1,0 +1,139 @@
+//! The wgpu side of a detector: adapter choice, device and queue (own or shared), error scopes that turn wgpu's
+//! validation and out-of-memory errors into values, device-loss tracking, and blocking readback.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+/// A device and queue, with what the detector needs to know about them.
+pub(crate) struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    /// "name (backend, type)" of the adapter, or what the application said of its shared device.
+    pub description: String,
+    pub limits: wgpu::Limits,
+    lost: Arc<AtomicBool>,
+}
+
+/// Whether an adapter is real hardware: `Device::Auto` never picks a software rasteriser (lavapipe, SwiftShader,
+/// WARP), which is slower than the CPU path.
+pub(crate) fn is_hardware(info: &wgpu::AdapterInfo) -> bool {
+    matches!(
+        info.device_type,
+        wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu
+    )
+}
+
+fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+}
+
+fn instance() -> wgpu::Instance {
+    // Honours WGPU_BACKEND (and the other WGPU_* variables), e.g. WGPU_BACKEND=vulkan in CI.
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+impl GpuContext {
+    /// Any adapter, software ones included (`Device::Gpu`). The error carries wgpu's own message.
+    pub fn any_adapter() -> Result<Self> {
+        let options = wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance),
+            ..Default::default()
+        };
+        let adapter = pollster::block_on(instance().request_adapter(&options))
+            .map_err(|e| Error::DeviceUnavailable { device: "gpu", reason: format!("no wgpu adapter: {e}") })?;
+        Self::open(adapter)
+    }
+
+    /// The best hardware adapter, or `Ok(Err(reason))` when there is none (`Device::Auto` then uses the CPU).
+    pub fn hardware_adapter() -> Result<std::result::Result<Self, String>> {
+        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+        let adapters = pollster::block_on(instance().enumerate_adapters(backends));
+        let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
+            wgpu::DeviceType::DiscreteGpu => 0,
+            wgpu::DeviceType::IntegratedGpu => 1,
+            _ => 2,
+        };
+        let seen: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
+        match adapters.into_iter().filter(|a| is_hardware(&a.get_info())).min_by_key(rank) {
+            Some(adapter) => Self::open(adapter).map(Ok),
+            None if seen.is_empty() => Ok(Err("no wgpu adapter".into())),
+            None => Ok(Err(format!("only software adapters ({}), slower than the CPU path", seen.join(", ")))),
+        }
+    }
+
+    fn open(adapter: wgpu::Adapter) -> Result<Self> {
+        let info = adapter.get_info();
+        // Ask for what the adapter offers; the kernels need nothing beyond WebGPU's defaults and chunk their work
+        // to whatever limits the device ends up with.
+        let descriptor = wgpu::DeviceDescriptor {
+            label: Some("mtcnn"),
+            required_limits: adapter.limits(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
+            .map_err(|e| Error::DeviceUnavailable { device: "gpu", reason: format!("{}: {e}", describe(&info)) })?;
+        // wgpu's default handler panics on errors outside a scope. Every operation of ours runs inside scopes, so
+        // this one only logs what would otherwise abort the process.
+        device.on_uncaptured_error(Arc::new(|e| log::error!("wgpu error outside an error scope: {e}")));
+        Ok(Self::with_device(device, queue, describe(&info)))
+    }
+
+    /// A device and queue that the application already owns.
+    pub fn with_device(device: wgpu::Device, queue: wgpu::Queue, description: String) -> Self {
+        let lost = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&lost);
+        device.set_device_lost_callback(move |reason, message| {
+            log::error!("wgpu device lost ({reason:?}): {message}");
+            flag.store(true, Ordering::SeqCst);
+        });
+        let limits = device.limits();
+        GpuContext { device, queue, description, limits, lost }
+    }
+
+    /// `Err(DeviceLost)` once the device is gone.
+    pub fn check_alive(&self) -> Result<()> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(Error::DeviceLost);
+        }
+        Ok(())
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes and turns what they caught into errors.
+    pub fn scoped<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        self.check_alive()?;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let validation = pollster::block_on(validation.pop());
+        let oom = pollster::block_on(oom.pop());
+        self.check_alive()?;
+        if let Some(e) = oom {
+            return Err(Error::GpuOutOfMemory(e.to_string()));
+        }
+        if let Some(e) = validation {
+            return Err(Error::Gpu(e.to_string()));
+        }
+        Ok(value)
+    }
+
+    /// Waits for the GPU, maps `buffer` (MAP_READ) and copies its first `size` bytes out.
+    pub fn read(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        let slice = buffer.slice(..size);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = sender.send(r);
+        });
+        if let Err(e) = self.device.poll(wgpu::PollType::wait_indefinitely()) {
+            return Err(self.check_alive().err().unwrap_or_else(|| Error::Gpu(format!("waiting for the GPU: {e}"))));
+        }
+        if !matches!(receiver.recv(), Ok(Ok(()))) {
+            return Err(self.check_alive().err().unwrap_or_else(|| Error::Gpu("buffer mapping failed".into())));
+        }
+        let bytes = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("mapped range: {e:?}")))?.to_vec();
+        buffer.unmap();
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,268 @@
+//! The WGSL kernels, compiled once per detector, and the plan that records a stage's dispatches and submits them
+//! together: one command buffer, one compute pass, shapes and offsets in small uniform and storage tables.
+
+use std::collections::HashMap;
+use std::num::NonZeroU64;
+
+use bytemuck::{Pod, Zeroable};
+
+use super::buffers::BufferPool;
+use super::context::GpuContext;
+use crate::error::{Error, Result};
+
+const COMMON: &str = include_str!("../../shaders/common.wgsl");
+
+/// The kernels, one WGSL file each (prefixed with `shaders/common.wgsl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Kernel {
+    Normalize,
+    ResizeArea,
+    Conv,
+    Dense,
+    MaxPool,
+    CropResize,
+    PnetSelect,
+    Heads,
+}
+
+impl Kernel {
+    pub const ALL: [Kernel; 8] = [
+        Kernel::Normalize,
+        Kernel::ResizeArea,
+        Kernel::Conv,
+        Kernel::Dense,
+        Kernel::MaxPool,
+        Kernel::CropResize,
+        Kernel::PnetSelect,
+        Kernel::Heads,
+    ];
+
+    fn body(self) -> &'static str {
+        match self {
+            Kernel::Normalize => include_str!("../../shaders/normalize.wgsl"),
+            Kernel::ResizeArea => include_str!("../../shaders/resize_area.wgsl"),
+            Kernel::Conv => include_str!("../../shaders/conv.wgsl"),
+            Kernel::Dense => include_str!("../../shaders/dense.wgsl"),
+            Kernel::MaxPool => include_str!("../../shaders/maxpool.wgsl"),
+            Kernel::CropResize => include_str!("../../shaders/crop_resize.wgsl"),
+            Kernel::PnetSelect => include_str!("../../shaders/pnet_select.wgsl"),
+            Kernel::Heads => include_str!("../../shaders/heads.wgsl"),
+        }
+    }
+
+    /// The full WGSL source of the kernel.
+    pub fn source(self) -> String {
+        format!("{COMMON}\n{}", self.body())
+    }
+
+    /// Which of the bindings 2 (input), 3 (output) and 4 (weights or tables) the kernel declares.
+    fn bindings(self) -> (bool, bool) {
+        match self {
+            Kernel::Heads => (false, false),
+            Kernel::Normalize | Kernel::MaxPool | Kernel::PnetSelect => (true, false),
+            _ => (true, true),
+        }
+    }
+}
+
+/// One entry of a dispatch's segment table (`struct Segment` in `common.wgsl`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub(crate) struct Segment {
+    pub count: u32,
+    pub in_h: u32,
+    pub in_w: u32,
+    pub in_off: u32,
+    pub out_h: u32,
+    pub out_w: u32,
+    pub out_off: u32,
+    pub start: u32,
+    pub a: u32,
+    pub b: u32,
+    pub c: u32,
+    pub d: u32,
+    pub e: u32,
+    pub f: u32,
+    pub g: u32,
+    pub h: u32,
+}
+
+/// A dispatch's parameters (`struct Params` in `common.wgsl`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub(crate) struct Params {
+    pub segments: u32,
+    pub total: u32,
+    pub cin: u32,
+    pub cout: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub prelu: u32,
+    pub w_off: u32,
+    pub b_off: u32,
+    pub a_off: u32,
+    pub size: u32,
+    pub stride: u32,
+    pub f0: f32,
+    pub u0: u32,
+    pub u1: u32,
+    pub u2: u32,
+}
+
+/// The compute pipelines, built once.
+pub(crate) struct Kernels {
+    pipelines: HashMap<Kernel, wgpu::ComputePipeline>,
+}
+
+impl Kernels {
+    pub fn new(ctx: &GpuContext) -> Result<Self> {
+        ctx.scoped(|| {
+            let pipelines = Kernel::ALL
+                .iter()
+                .map(|&kernel| {
+                    let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(&format!("{kernel:?}")),
+                        source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
+                    });
+                    let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some(&format!("{kernel:?}")),
+                        layout: None,
+                        module: &module,
+                        entry_point: Some("main"),
+                        compilation_options: Default::default(),
+                        cache: None,
+                    });
+                    (kernel, pipeline)
+                })
+                .collect();
+            Kernels { pipelines }
+        })
+    }
+}
+
+/// A buffer bound from offset 0 with `bytes` bytes.
+#[derive(Clone, Debug)]
+pub(crate) struct View {
+    pub buffer: wgpu::Buffer,
+    pub bytes: u64,
+}
+
+impl View {
+    pub fn new(buffer: &wgpu::Buffer, bytes: u64) -> Self {
+        View { buffer: buffer.clone(), bytes: bytes.max(4).next_multiple_of(4) }
+    }
+}
+
+struct Step {
+    kernel: Kernel,
+    params: Params,
+    segments: Vec<Segment>,
+    input: Option<View>,
+    output: View,
+    extra: Option<View>,
+}
+
+/// The dispatches and copies of one submission, recorded first and encoded together, so that the parameter
+/// tables go up in one write each and the whole stage is one command buffer.
+#[derive(Default)]
+pub(crate) struct Plan {
+    steps: Vec<Step>,
+    copies: Vec<(wgpu::Buffer, wgpu::Buffer, u64)>,
+}
+
+/// Offsets of bindings into one buffer must be multiples of this (WebGPU's largest allowed alignment).
+const TABLE_ALIGN: usize = 256;
+
+impl Plan {
+    /// Adds a dispatch of `params.total` work items over `segments`.
+    pub fn dispatch(
+        &mut self,
+        kernel: Kernel,
+        params: Params,
+        segments: Vec<Segment>,
+        input: Option<View>,
+        output: View,
+        extra: Option<View>,
+    ) {
+        if params.total > 0 {
+            let params = Params { segments: segments.len() as u32, ..params };
+            self.steps.push(Step { kernel, params, segments, input, output, extra });
+        }
+    }
+
+    /// Copies the first `bytes` of `from` into `to` after the dispatches.
+    pub fn copy(&mut self, from: &wgpu::Buffer, to: &wgpu::Buffer, bytes: u64) {
+        self.copies.push((from.clone(), to.clone(), bytes.next_multiple_of(4)));
+    }
+
+    /// Encodes and submits everything, inside error scopes.
+    pub fn submit(self, ctx: &GpuContext, kernels: &Kernels, pool: &mut BufferPool) -> Result<()> {
+        let mut params = Vec::new();
+        let mut tables = Vec::new();
+        let mut offsets = Vec::with_capacity(self.steps.len());
+        for step in &self.steps {
+            params.resize(params.len().next_multiple_of(TABLE_ALIGN), 0);
+            tables.resize(tables.len().next_multiple_of(TABLE_ALIGN), 0);
+            offsets.push((params.len() as u64, tables.len() as u64));
+            params.extend_from_slice(bytemuck::bytes_of(&step.params));
+            tables.extend_from_slice(bytemuck::cast_slice(&step.segments));
+        }
+        let max_groups = ctx.limits.max_compute_workgroups_per_dimension;
+        ctx.scoped(|| -> Result<()> {
+            let params_buffer = pool.get(ctx, "params", params.len() as u64, wgpu::BufferUsages::UNIFORM);
+            let tables_buffer = pool.get(ctx, "segments", tables.len() as u64, wgpu::BufferUsages::STORAGE);
+            if !params.is_empty() {
+                ctx.queue.write_buffer(&params_buffer, 0, &params);
+                ctx.queue.write_buffer(&tables_buffer, 0, &tables);
+            }
+            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+                for (step, &(p_off, t_off)) in self.steps.iter().zip(&offsets) {
+                    let pipeline = &kernels.pipelines[&step.kernel];
+                    fn binding(buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> wgpu::BindingResource<'_> {
+                        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer,
+                            offset,
+                            size: NonZeroU64::new(bytes.max(4)),
+                        })
+                    }
+                    let table_bytes = std::mem::size_of_val(step.segments.as_slice()) as u64;
+                    let mut entries = vec![
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: binding(&params_buffer, p_off, std::mem::size_of::<Params>() as u64),
+                        },
+                        wgpu::BindGroupEntry { binding: 1, resource: binding(&tables_buffer, t_off, table_bytes) },
+                        wgpu::BindGroupEntry { binding: 3, resource: binding(&step.output.buffer, 0, step.output.bytes) },
+                    ];
+                    let (has_input, has_extra) = step.kernel.bindings();
+                    for (present, index, view) in [(has_input, 2, &step.input), (has_extra, 4, &step.extra)] {
+                        if let (true, Some(v)) = (present, view) {
+                            entries.push(wgpu::BindGroupEntry { binding: index, resource: binding(&v.buffer, 0, v.bytes) });
+                        }
+                    }
+                    let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: None,
+                        layout: &pipeline.get_bind_group_layout(0),
+                        entries: &entries,
+                    });
+                    let groups = step.params.total.div_ceil(64);
+                    let x = groups.min(max_groups);
+                    let y = groups.div_ceil(x);
+                    if y > max_groups {
+                        return Err(Error::Gpu(format!("{:?}: {} work items exceed the dispatch limits", step.kernel, step.params.total)));
+                    }
+                    pass.set_pipeline(pipeline);
+                    pass.set_bind_group(0, &bind_group, &[]);
+                    pass.dispatch_workgroups(x, y, 1);
+                }
+            }
+            for (from, to, bytes) in &self.copies {
+                encoder.copy_buffer_to_buffer(from, 0, to, 0, *bytes);
+            }
+            ctx.queue.submit([encoder.finish()]);
+            Ok(())
+        })?
+    }
+}

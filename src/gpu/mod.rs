@@ -1,0 +1,407 @@
+//! The wgpu backend. The image goes up once per detection; normalisation, the pyramid, the crops and the three
+//! networks run as WGSL kernels; each stage is one submission, and only small results come back: the P-Net cells
+//! above the threshold (compacted on the GPU), and a few floats per R-Net or O-Net crop.
+
+mod buffers;
+mod context;
+mod kernels;
+mod nets;
+
+use std::sync::{Mutex, MutexGuard};
+
+pub(crate) use context::GpuContext;
+#[cfg(test)]
+pub(crate) use kernels::Kernel;
+
+use crate::backend::{Backend, ImageView, Landmarking, Pass, Refinement};
+use crate::error::{Error, Result};
+use crate::netdef::{self, ONET_HEADS, PNET_HEADS, RNET_HEADS};
+use crate::pipeline::boxes::Proposal;
+use crate::pipeline::crops::CropBox;
+use crate::pipeline::pyramid::{area_normaliser, AreaTaps, PyramidLevel};
+use crate::weights::Weights;
+use buffers::BufferPool;
+use kernels::{Kernels, Params, Plan, Segment, View};
+use nets::{total_floats, GpuNet, Part};
+
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE;
+const READBACK: wgpu::BufferUsages = wgpu::BufferUsages::MAP_READ;
+
+/// Words a P-Net candidate record takes: level, row, column, score, four regressions.
+const RECORD: usize = 8;
+/// Candidate slots reserved before the count is known; more are read in a second round when needed.
+const CANDIDATE_SLOTS: usize = 1 << 15;
+/// Crops per chunk at most, whatever the limits allow: keeps device memory modest.
+const MAX_CHUNK: usize = 4096;
+
+/// The GPU backend: device, pipelines and weights built once; buffers pooled across detections.
+pub(crate) struct GpuBackend {
+    ctx: GpuContext,
+    kernels: Kernels,
+    pnet: GpuNet,
+    rnet: GpuNet,
+    onet: GpuNet,
+    pool: Mutex<BufferPool>,
+}
+
+impl GpuBackend {
+    pub fn new(ctx: GpuContext, weights: &Weights) -> Result<Self> {
+        let kernels = Kernels::new(&ctx)?;
+        let (pnet, rnet, onet) = ctx.scoped(|| {
+            (
+                GpuNet::upload(&ctx, &netdef::pnet(weights), "pnet"),
+                GpuNet::upload(&ctx, &netdef::rnet(weights), "rnet"),
+                GpuNet::upload(&ctx, &netdef::onet(weights), "onet"),
+            )
+        })?;
+        Ok(GpuBackend { ctx, kernels, pnet, rnet, onet, pool: Mutex::default() })
+    }
+
+    /// The adapter, as "name (backend, type)".
+    pub fn description(&self) -> &str {
+        &self.ctx.description
+    }
+
+    fn lock_pool(&self) -> MutexGuard<'_, BufferPool> {
+        // A panic elsewhere while holding the lock leaves only cached buffers behind: still usable.
+        self.pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn max_binding_floats(&self) -> usize {
+        let bytes = self.ctx.limits.max_storage_buffer_binding_size.min(self.ctx.limits.max_buffer_size);
+        (bytes / 4) as usize
+    }
+}
+
+impl Backend for GpuBackend {
+    fn begin<'a>(&'a self, image: ImageView<'a>) -> Result<Box<dyn Pass + 'a>> {
+        self.ctx.check_alive()?;
+        let (width, height) = (image.width as usize, image.height as usize);
+        if width * height * 3 > self.max_binding_floats() {
+            return Err(Error::ImageTooLarge {
+                width: image.width,
+                height: image.height,
+                reason: format!(
+                    "its float32 copy exceeds the adapter's storage binding limit of {} bytes; use the CPU path",
+                    self.max_binding_floats() * 4
+                ),
+            });
+        }
+        let mut pool = self.lock_pool();
+        let mut bytes = image.rgb.to_vec();
+        bytes.resize(bytes.len().next_multiple_of(4).max(4), 0);
+        let rgb = pool.get(&self.ctx, "rgb", bytes.len() as u64, STORAGE);
+        self.ctx.scoped(|| self.ctx.queue.write_buffer(&rgb, 0, &bytes))?;
+        Ok(Box::new(GpuPass { gpu: self, pool, width, height, rgb_bytes: bytes.len() as u64 }))
+    }
+}
+
+struct GpuPass<'a> {
+    gpu: &'a GpuBackend,
+    pool: MutexGuard<'a, BufferPool>,
+    width: usize,
+    height: usize,
+    rgb_bytes: u64,
+}
+
+impl GpuPass<'_> {
+    fn buffer(&mut self, name: &'static str, floats: usize, usage: wgpu::BufferUsages) -> View {
+        let bytes = (floats * 4) as u64;
+        View::new(&self.pool.get(&self.gpu.ctx, name, bytes, usage), bytes)
+    }
+
+    fn image_floats(&self) -> usize {
+        self.width * self.height * 3
+    }
+
+    /// The normalised image (written by P-Net's stage, read by the crops).
+    fn image(&mut self) -> View {
+        let floats = self.image_floats();
+        self.buffer("image", floats, STORAGE)
+    }
+
+    /// Splits levels into groups whose tensors each fit one storage binding. Usually one group: all levels go
+    /// through one dispatch per layer.
+    fn level_groups(&self, levels: &[PyramidLevel]) -> Result<Vec<std::ops::Range<usize>>> {
+        let limit = self.gpu.max_binding_floats();
+        let per_level: Vec<usize> = levels
+            .iter()
+            .map(|l| {
+                let part = [Part { count: 1, h: l.height, w: l.width, c: 3, offset: 0 }];
+                let shapes = self.gpu.pnet.shapes(&part);
+                shapes.iter().map(|s| total_floats(s)).max().unwrap_or(0).max(part[0].floats())
+            })
+            .collect();
+        let mut groups = Vec::new();
+        let (mut start, mut sum) = (0, 0);
+        for (i, &floats) in per_level.iter().enumerate() {
+            if floats > limit {
+                return Err(Error::ImageTooLarge {
+                    width: self.width as u32,
+                    height: self.height as u32,
+                    reason: format!("pyramid level {i} needs {} bytes, over the adapter's binding limit", floats * 4),
+                });
+            }
+            if sum + floats > limit {
+                groups.push(start..i);
+                (start, sum) = (i, 0);
+            }
+            sum += floats;
+        }
+        groups.push(start..levels.len());
+        Ok(groups)
+    }
+
+    /// The AREA taps of every level in one table: all (index, weight) pairs first, then per level the start of
+    /// each output row's and column's pairs. Returns the table and, per level, the offsets of its two start lists.
+    fn area_tables(&self, levels: &[PyramidLevel]) -> (Vec<u32>, Vec<(u32, u32, f32)>) {
+        let taps: Vec<(AreaTaps, AreaTaps)> =
+            levels.iter().map(|l| (AreaTaps::new(self.height, l.height), AreaTaps::new(self.width, l.width))).collect();
+        let mut pairs = Vec::new();
+        let mut starts = Vec::new();
+        let mut offsets = Vec::new();
+        for (ty, tx) in &taps {
+            let mut level_offsets = [0u32; 2];
+            for (slot, t) in [ty, tx].into_iter().enumerate() {
+                let first_pair = (pairs.len() / 2) as u32;
+                level_offsets[slot] = starts.len() as u32;
+                starts.extend(t.starts.iter().map(|&s| first_pair + s as u32));
+                for (&i, &w) in t.index.iter().zip(&t.weight) {
+                    pairs.extend([i as u32, w.to_bits()]);
+                }
+            }
+            offsets.push((level_offsets[0], level_offsets[1], area_normaliser(ty, tx)));
+        }
+        let base = pairs.len() as u32;
+        let offsets = offsets.into_iter().map(|(y, x, k)| (base + y, base + x, k)).collect();
+        pairs.extend(starts);
+        (pairs, offsets)
+    }
+
+    fn run_pnet(&mut self, levels: &[PyramidLevel], threshold: f32, slots: usize) -> Result<(usize, Vec<u32>)> {
+        let ctx = &self.gpu.ctx;
+        let mut plan = Plan::default();
+        let image = self.image();
+        let rgb = View::new(&self.pool.get(ctx, "rgb", self.rgb_bytes, STORAGE), self.rgb_bytes);
+        let floats = self.image_floats() as u32;
+        plan.dispatch(
+            kernels::Kernel::Normalize,
+            Params { total: floats, ..Default::default() },
+            vec![Segment::default()],
+            Some(rgb),
+            image.clone(),
+            None,
+        );
+
+        let (table, offsets) = self.area_tables(levels);
+        let taps = self.buffer("taps", table.len(), STORAGE);
+        ctx.queue.write_buffer(&taps.buffer, 0, bytemuck::cast_slice(&table));
+
+        let groups = self.level_groups(levels)?;
+        let group_floats = |range: &std::ops::Range<usize>, layer: Option<usize>| -> usize {
+            let parts: Vec<Part> =
+                levels[range.clone()].iter().map(|l| Part { count: 1, h: l.height, w: l.width, c: 3, offset: 0 }).collect();
+            match layer {
+                None => total_floats(&parts),
+                Some(i) => total_floats(&self.gpu.pnet.shapes(&parts)[i]),
+            }
+        };
+        let layers = self.gpu.pnet.layer_count();
+        let largest = |layer: Option<usize>| groups.iter().map(|g| group_floats(g, layer)).max().unwrap_or(0);
+        let pyramid = self.buffer("pyramid", largest(None), STORAGE);
+        let ping = self.buffer("ping", (0..layers - 1).step_by(2).map(|i| largest(Some(i))).max().unwrap_or(0), STORAGE);
+        let pong = self.buffer("pong", (1..layers - 1).step_by(2).map(|i| largest(Some(i))).max().unwrap_or(0), STORAGE);
+        let heads = self.buffer("pnet_heads", largest(Some(layers - 1)), STORAGE);
+        let candidates = self.buffer("candidates", 1 + slots * RECORD, STORAGE);
+        ctx.queue.write_buffer(&candidates.buffer, 0, bytemuck::bytes_of(&0u32));
+
+        for group in groups {
+            let parts: Vec<Part> = {
+                let mut offset = 0;
+                levels[group.clone()]
+                    .iter()
+                    .map(|l| {
+                        let p = Part { count: 1, h: l.height, w: l.width, c: 3, offset };
+                        offset += p.floats();
+                        p
+                    })
+                    .collect()
+            };
+            let mut start = 0u32;
+            let segments = parts
+                .iter()
+                .zip(&offsets[group.clone()])
+                .map(|(p, &(ys, xs, k))| {
+                    let s = Segment {
+                        count: 1,
+                        in_h: self.height as u32,
+                        in_w: self.width as u32,
+                        out_h: p.h as u32,
+                        out_w: p.w as u32,
+                        out_off: p.offset as u32,
+                        start,
+                        a: ys,
+                        b: xs,
+                        e: k.to_bits(),
+                        ..Default::default()
+                    };
+                    start += p.floats() as u32;
+                    s
+                })
+                .collect();
+            plan.dispatch(
+                kernels::Kernel::ResizeArea,
+                Params { total: start, ..Default::default() },
+                segments,
+                Some(image.clone()),
+                pyramid.clone(),
+                Some(taps.clone()),
+            );
+            let maps = self.gpu.pnet.record(&mut plan, &parts, &pyramid, [&ping, &pong], &heads, 0);
+            let mut start = 0u32;
+            let segments = maps
+                .iter()
+                .zip(group.clone())
+                .map(|(m, level)| {
+                    let s = Segment {
+                        in_off: m.offset as u32,
+                        out_h: m.h as u32,
+                        out_w: m.w as u32,
+                        start,
+                        a: level as u32,
+                        ..Default::default()
+                    };
+                    start += (m.h * m.w) as u32;
+                    s
+                })
+                .collect();
+            debug_assert!(maps.iter().all(|m| m.c == PNET_HEADS));
+            plan.dispatch(
+                kernels::Kernel::PnetSelect,
+                Params { total: start, f0: threshold, u0: slots as u32, ..Default::default() },
+                segments,
+                Some(heads.clone()),
+                candidates.clone(),
+                None,
+            );
+        }
+        let read = self.buffer("candidates_read", 1 + slots * RECORD, READBACK);
+        plan.copy(&candidates.buffer, &read.buffer, read.bytes);
+        plan.submit(ctx, &self.gpu.kernels, &mut self.pool)?;
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&ctx.read(&read.buffer, read.bytes)?);
+        let count = words.first().copied().unwrap_or(0) as usize;
+        Ok((count, words))
+    }
+
+    /// Crops `boxes` to `size`² on the GPU and runs `net` on them in chunks that fit the device's limits; returns
+    /// the heads rows (`width` floats each, the last one the face probability).
+    fn run_crops(&mut self, boxes: &[CropBox], size: usize, net: Net, width: usize) -> Result<Vec<f32>> {
+        let n = boxes.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let gpu = self.gpu;
+        let net = match net {
+            Net::R => &gpu.rnet,
+            Net::O => &gpu.onet,
+        };
+        let one = [Part { count: 1, h: size, w: size, c: 3, offset: 0 }];
+        let per_crop = net.shapes(&one).iter().map(|s| total_floats(s)).max().unwrap_or(0).max(one[0].floats());
+        let chunk = (gpu.max_binding_floats() / per_crop).clamp(1, MAX_CHUNK).min(n);
+
+        let packed: Vec<[f32; 4]> = boxes.iter().map(|b| [b.y1, b.x1, b.y2, b.x2]).collect();
+        let box_view = self.buffer("boxes", n * 4, STORAGE);
+        gpu.ctx.queue.write_buffer(&box_view.buffer, 0, bytemuck::cast_slice(&packed));
+        let image = self.image();
+        let crops = self.buffer("crops", chunk * one[0].floats(), STORAGE);
+        let ping = self.buffer("ping", chunk * per_crop, STORAGE);
+        let pong = self.buffer("pong", chunk * per_crop, STORAGE);
+        let results = self.buffer("results", n * width, STORAGE);
+
+        let mut plan = Plan::default();
+        for first in (0..n).step_by(chunk) {
+            let m = chunk.min(n - first);
+            let crop_floats = (m * size * size * 3) as u32;
+            plan.dispatch(
+                kernels::Kernel::CropResize,
+                Params { total: crop_floats, size: size as u32, w_off: first as u32, ..Default::default() },
+                vec![Segment {
+                    count: m as u32,
+                    in_h: self.height as u32,
+                    in_w: self.width as u32,
+                    ..Default::default()
+                }],
+                Some(image.clone()),
+                crops.clone(),
+                Some(box_view.clone()),
+            );
+            let input = [Part { count: m, ..one[0] }];
+            net.record(&mut plan, &input, &crops, [&ping, &pong], &results, first * width);
+        }
+        plan.dispatch(
+            kernels::Kernel::Heads,
+            Params { total: n as u32, cout: width as u32, ..Default::default() },
+            vec![Segment::default()],
+            None,
+            results.clone(),
+            None,
+        );
+        let read = self.buffer("results_read", n * width, READBACK);
+        plan.copy(&results.buffer, &read.buffer, read.bytes);
+        plan.submit(&gpu.ctx, &gpu.kernels, &mut self.pool)?;
+        let mut rows: Vec<f32> = bytemuck::pod_collect_to_vec(&gpu.ctx.read(&read.buffer, read.bytes)?);
+        rows.truncate(n * width);
+        Ok(rows)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Net {
+    R,
+    O,
+}
+
+impl Pass for GpuPass<'_> {
+    fn propose(&mut self, levels: &[PyramidLevel], threshold: f32) -> Result<Vec<Vec<Proposal>>> {
+        let cells: usize = levels.iter().map(|l| l.pnet_map_size().0 * l.pnet_map_size().1).sum();
+        let mut slots = cells.min(CANDIDATE_SLOTS);
+        let (mut count, mut words) = self.run_pnet(levels, threshold, slots)?;
+        if count > slots {
+            // More cells passed than were reserved: run the stage again with room for all of them.
+            slots = count;
+            (count, words) = self.run_pnet(levels, threshold, slots)?;
+        }
+        let mut records: Vec<&[u32]> = words.get(1..1 + count * RECORD).unwrap_or(&[]).chunks_exact(RECORD).collect();
+        // The GPU appends in any order; level, then row-major cells, is the order the pipeline's tie rule needs.
+        records.sort_unstable_by_key(|r| (r[0], r[1], r[2]));
+        let mut out = vec![Vec::new(); levels.len()];
+        for r in records {
+            if let Some(level) = out.get_mut(r[0] as usize) {
+                level.push(Proposal {
+                    row: r[1],
+                    col: r[2],
+                    score: f32::from_bits(r[3]),
+                    reg: [4, 5, 6, 7].map(|i| f32::from_bits(r[i])),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn refine(&mut self, boxes: &[CropBox]) -> Result<Vec<Refinement>> {
+        let rows = self.run_crops(boxes, 24, Net::R, RNET_HEADS)?;
+        Ok(rows.chunks_exact(RNET_HEADS).map(|o| Refinement { score: o[5], reg: [o[0], o[1], o[2], o[3]] }).collect())
+    }
+
+    fn landmark(&mut self, boxes: &[CropBox]) -> Result<Vec<Landmarking>> {
+        let rows = self.run_crops(boxes, 48, Net::O, ONET_HEADS)?;
+        Ok(rows
+            .chunks_exact(ONET_HEADS)
+            .map(|o| {
+                let mut landmarks = [0.0; 10];
+                landmarks.copy_from_slice(&o[4..14]);
+                Landmarking { score: o[15], reg: [o[0], o[1], o[2], o[3]], landmarks }
+            })
+            .collect())
+    }
+}

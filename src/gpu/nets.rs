@@ -1,0 +1,226 @@
+//! The three networks on the GPU: weights uploaded once (output channels padded to multiples of 4 for the vec4
+//! kernels), and the recording of a network's layers over a packed, multi-segment tensor.
+
+use super::context::GpuContext;
+use super::kernels::{Kernel, Params, Plan, Segment, View};
+use crate::netdef::{pool_geometry, Layer, Padding};
+
+/// A packed tensor's part: `count` images of `h`×`w`×`c` floats starting at float `offset`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Part {
+    pub count: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub offset: usize,
+}
+
+impl Part {
+    pub fn floats(&self) -> usize {
+        self.count * self.h * self.w * self.c
+    }
+}
+
+/// Parts laid out one after the other from float 0, with the given shapes.
+fn packed(shapes: impl Iterator<Item = (usize, usize, usize, usize)>) -> Vec<Part> {
+    let mut offset = 0;
+    shapes
+        .map(|(count, h, w, c)| {
+            let part = Part { count, h, w, c, offset };
+            offset += part.floats();
+            part
+        })
+        .collect()
+}
+
+pub(crate) fn total_floats(parts: &[Part]) -> usize {
+    parts.iter().map(Part::floats).sum()
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Conv { kh: usize, kw: usize },
+    Dense,
+    Pool { size: usize, stride: usize, padding: Padding },
+}
+
+/// A layer's shape and where its weights sit in the net's buffer (offsets in vec4 units).
+#[derive(Clone, Copy, Debug)]
+struct GpuLayer {
+    op: Op,
+    cin: usize,
+    cout: usize,
+    w_off: u32,
+    b_off: u32,
+    a_off: u32,
+    prelu: bool,
+}
+
+/// One network's layers and its weights on the device.
+pub(crate) struct GpuNet {
+    layers: Vec<GpuLayer>,
+    weights: wgpu::Buffer,
+    weight_bytes: u64,
+}
+
+/// Appends `rows` rows of `cout` values, each padded with zeros to a multiple of 4; returns the vec4 offset.
+fn push_padded(data: &mut Vec<f32>, values: &[f32], cout: usize) -> u32 {
+    let offset = (data.len() / 4) as u32;
+    let padded = cout.next_multiple_of(4);
+    for row in values.chunks(cout) {
+        data.extend_from_slice(row);
+        data.resize(data.len() + padded - row.len(), 0.0);
+    }
+    offset
+}
+
+impl GpuNet {
+    pub fn upload(ctx: &GpuContext, layers: &[Layer], label: &str) -> Self {
+        let mut data: Vec<f32> = Vec::new();
+        let mut gpu_layers = Vec::with_capacity(layers.len());
+        for layer in layers {
+            let (op, cin, cout, kernel, bias, alpha) = match layer {
+                Layer::Conv { kh, kw, cin, cout, kernel, bias, alpha } => {
+                    (Op::Conv { kh: *kh, kw: *kw }, *cin, *cout, kernel, bias, alpha)
+                }
+                Layer::Dense { cin, cout, kernel, bias, alpha } => (Op::Dense, *cin, *cout, kernel, bias, alpha),
+                Layer::Pool { size, stride, padding } => {
+                    let op = Op::Pool { size: *size, stride: *stride, padding: *padding };
+                    gpu_layers.push(GpuLayer { op, cin: 0, cout: 0, w_off: 0, b_off: 0, a_off: 0, prelu: false });
+                    continue;
+                }
+            };
+            let w_off = push_padded(&mut data, kernel, cout);
+            let b_off = push_padded(&mut data, bias, cout);
+            let a_off = alpha.as_ref().map_or(0, |a| push_padded(&mut data, a, cout));
+            gpu_layers.push(GpuLayer { op, cin, cout, w_off, b_off, a_off, prelu: alpha.is_some() });
+        }
+        data.resize(data.len().max(4), 0.0);
+        let weights = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (data.len() * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        ctx.queue.write_buffer(&weights, 0, bytemuck::cast_slice(&data));
+        GpuNet { layers: gpu_layers, weights, weight_bytes: (data.len() * 4) as u64 }
+    }
+
+    pub fn layer_count(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// The parts after each layer, for inputs `parts` (3 channels).
+    pub fn shapes(&self, parts: &[Part]) -> Vec<Vec<Part>> {
+        let mut all = Vec::with_capacity(self.layers.len());
+        let mut current = parts.to_vec();
+        for layer in &self.layers {
+            let next = packed(current.iter().map(|p| match layer.op {
+                Op::Conv { kh, kw } => (p.count, (p.h + 1).saturating_sub(kh), (p.w + 1).saturating_sub(kw), layer.cout),
+                Op::Dense => (p.count, 1, 1, layer.cout),
+                Op::Pool { size, stride, padding } => (
+                    p.count,
+                    pool_geometry(p.h, size, stride, padding).0,
+                    pool_geometry(p.w, size, stride, padding).0,
+                    p.c,
+                ),
+            }));
+            all.push(next.clone());
+            current = next;
+        }
+        all
+    }
+
+    /// Records the layers on `parts` (in `input`), alternating between `ping` and `pong`; the last layer writes
+    /// into `output` at float `output_offset`. Returns the output parts (offsets in `output`).
+    pub fn record(
+        &self,
+        plan: &mut Plan,
+        parts: &[Part],
+        input: &View,
+        [ping, pong]: [&View; 2],
+        output: &View,
+        output_offset: usize,
+    ) -> Vec<Part> {
+        let shapes = self.shapes(parts);
+        let mut src = input.clone();
+        let mut current = parts.to_vec();
+        for (i, (layer, next)) in self.layers.iter().zip(&shapes).enumerate() {
+            let last = i + 1 == self.layers.len();
+            let mut next = next.clone();
+            if last {
+                for p in &mut next {
+                    p.offset += output_offset;
+                }
+            }
+            let dst = if last { output.clone() } else if i % 2 == 0 { ping.clone() } else { pong.clone() };
+            self.record_layer(plan, layer, &current, &next, &src, &dst);
+            src = dst;
+            current = next;
+        }
+        current
+    }
+
+    fn record_layer(&self, plan: &mut Plan, layer: &GpuLayer, input: &[Part], output: &[Part], src: &View, dst: &View) {
+        let groups4 = layer.cout.div_ceil(4);
+        let mut start = 0usize;
+        let segments: Vec<Segment> = input
+            .iter()
+            .zip(output)
+            .map(|(i, o)| {
+                let items = match layer.op {
+                    Op::Conv { .. } => o.count * o.h * o.w * groups4,
+                    Op::Dense => o.count * groups4,
+                    Op::Pool { .. } => o.floats(),
+                };
+                let (a, b) = match layer.op {
+                    Op::Pool { size, stride, padding } => (
+                        pool_geometry(i.h, size, stride, padding).1 as u32,
+                        pool_geometry(i.w, size, stride, padding).1 as u32,
+                    ),
+                    _ => (0, 0),
+                };
+                let segment = Segment {
+                    count: i.count as u32,
+                    in_h: i.h as u32,
+                    in_w: i.w as u32,
+                    in_off: i.offset as u32,
+                    out_h: o.h as u32,
+                    out_w: o.w as u32,
+                    out_off: o.offset as u32,
+                    start: start as u32,
+                    a,
+                    b,
+                    ..Default::default()
+                };
+                start += items;
+                segment
+            })
+            .collect();
+        let weights = Some(View::new(&self.weights, self.weight_bytes));
+        let (kernel, params, extra) = match layer.op {
+            Op::Conv { kh, kw } => {
+                let params = Params { kh: kh as u32, kw: kw as u32, ..self.weight_params(layer) };
+                (Kernel::Conv, params, weights)
+            }
+            Op::Dense => (Kernel::Dense, self.weight_params(layer), weights),
+            Op::Pool { size, stride, .. } => {
+                let c = input.first().map_or(0, |p| p.c) as u32;
+                (Kernel::MaxPool, Params { cin: c, size: size as u32, stride: stride as u32, ..Default::default() }, None)
+            }
+        };
+        plan.dispatch(kernel, Params { total: start as u32, ..params }, segments, Some(src.clone()), dst.clone(), extra);
+    }
+
+    fn weight_params(&self, layer: &GpuLayer) -> Params {
+        Params {
+            cin: layer.cin as u32,
+            cout: layer.cout as u32,
+            prelu: u32::from(layer.prelu),
+            w_off: layer.w_off,
+            b_off: layer.b_off,
+            a_off: layer.a_off,
+            ..Default::default()
+        }
+    }
+}

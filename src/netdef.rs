@@ -1,0 +1,142 @@
+//! The three networks described once, as data: their layers in order, with the weights packed for inference
+//! (heads side by side, the first dense layer's rows reordered from (W, H, C) to (H, W, C)). Every backend builds
+//! its own kernels from this description, so the architecture and the layout traps live in one place.
+
+use crate::weights::Weights;
+
+/// How max-pooling treats the border, as Keras names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Padding {
+    /// No padding: windows lie inside the input.
+    Valid,
+    /// TensorFlow "same": `ceil(n / stride)` outputs; windows that run off the edge take the max over their valid
+    /// cells only (padding with −inf), the padding split as TensorFlow splits it (`total / 2` before).
+    Same,
+}
+
+/// Output size and padding before the first cell of a pooling along one axis of `n` cells.
+pub(crate) fn pool_geometry(n: usize, size: usize, stride: usize, padding: Padding) -> (usize, usize) {
+    match padding {
+        Padding::Same => {
+            let out = n.div_ceil(stride);
+            let total = (out.saturating_sub(1) * stride + size).saturating_sub(n);
+            (out, total / 2)
+        }
+        Padding::Valid => (if n < size { 0 } else { (n - size) / stride + 1 }, 0),
+    }
+}
+
+/// One layer.
+#[derive(Clone, Debug)]
+pub(crate) enum Layer {
+    /// Valid, stride-1 convolution; `kernel` is HWIO, i.e. the `[kh·kw·cin, cout]` matrix. Bias and PReLU fused.
+    Conv { kh: usize, kw: usize, cin: usize, cout: usize, kernel: Vec<f32>, bias: Vec<f32>, alpha: Option<Vec<f32>> },
+    /// Max-pooling with a square window.
+    Pool { size: usize, stride: usize, padding: Padding },
+    /// Fully connected over the flattened (H, W, C) tensor; `kernel` is `[cin, cout]`. Bias and PReLU fused.
+    Dense { cin: usize, cout: usize, kernel: Vec<f32>, bias: Vec<f32>, alpha: Option<Vec<f32>> },
+}
+
+/// Width of the last layer's rows, which hold the heads side by side.
+pub(crate) const PNET_HEADS: usize = 6; // box regression (4), face logits (2)
+pub(crate) const RNET_HEADS: usize = 6; // box regression (4), face logits (2)
+pub(crate) const ONET_HEADS: usize = 16; // box regression (4), landmarks (10), face logits (2)
+
+fn param(w: &Weights, net: &str, layer: &str, what: &str) -> Vec<f32> {
+    w.tensor(&format!("{net}.{layer}.{what}")).to_vec()
+}
+
+fn conv(w: &Weights, net: &str, layer: &str, prelu: &str, [kh, kw, cin, cout]: [usize; 4]) -> Layer {
+    Layer::Conv {
+        kh,
+        kw,
+        cin,
+        cout,
+        kernel: param(w, net, layer, "weight"),
+        bias: param(w, net, layer, "bias"),
+        alpha: Some(param(w, net, prelu, "alpha")),
+    }
+}
+
+fn pool(size: usize, stride: usize, padding: Padding) -> Layer {
+    Layer::Pool { size, stride, padding }
+}
+
+/// Several heads over the same input as one layer: kernels side by side (in the order given), no activation.
+fn heads(w: &Weights, net: &str, names: &[(&str, usize)], cin: usize) -> (Vec<f32>, Vec<f32>, usize) {
+    let cout = names.iter().map(|(_, c)| c).sum();
+    let parts: Vec<Vec<f32>> = names.iter().map(|(n, _)| param(w, net, n, "weight")).collect();
+    let mut kernel = Vec::with_capacity(cin * cout);
+    for row in 0..cin {
+        for ((_, c), part) in names.iter().zip(&parts) {
+            kernel.extend_from_slice(&part[row * c..(row + 1) * c]);
+        }
+    }
+    let bias = names.iter().flat_map(|(n, _)| param(w, net, n, "bias")).collect();
+    (kernel, bias, cout)
+}
+
+/// The first dense layer reads the last conv's `side`×`side` map flattened in (W, H, C) order (Keras
+/// `Permute((2,1,3))`); reorder its rows once so that it reads (H, W, C) tensors directly.
+fn dense_from_whc(w: &Weights, net: &str, layer: &str, prelu: &str, side: usize, channels: usize, cout: usize) -> Layer {
+    let src = param(w, net, layer, "weight");
+    let mut kernel = vec![0.0; src.len()];
+    for y in 0..side {
+        for x in 0..side {
+            for c in 0..channels {
+                let hwc = (y * side + x) * channels + c;
+                let whc = (x * side + y) * channels + c;
+                kernel[hwc * cout..(hwc + 1) * cout].copy_from_slice(&src[whc * cout..(whc + 1) * cout]);
+            }
+        }
+    }
+    Layer::Dense {
+        cin: side * side * channels,
+        cout,
+        kernel,
+        bias: param(w, net, layer, "bias"),
+        alpha: Some(param(w, net, prelu, "alpha")),
+    }
+}
+
+/// P-Net: fully convolutional; the last layer is the 1×1 heads conv with [`PNET_HEADS`] outputs.
+pub(crate) fn pnet(w: &Weights) -> Vec<Layer> {
+    let (kernel, bias, cout) = heads(w, "pnet", &[("conv4_1", 4), ("conv4_2", 2)], 32);
+    vec![
+        conv(w, "pnet", "conv1", "prelu1", [3, 3, 3, 10]),
+        pool(2, 2, Padding::Same),
+        conv(w, "pnet", "conv2", "prelu2", [3, 3, 10, 16]),
+        conv(w, "pnet", "conv3", "prelu3", [3, 3, 16, 32]),
+        Layer::Conv { kh: 1, kw: 1, cin: 32, cout, kernel, bias, alpha: None },
+    ]
+}
+
+/// R-Net on 24×24 crops; the last layer is the dense heads layer with [`RNET_HEADS`] outputs.
+pub(crate) fn rnet(w: &Weights) -> Vec<Layer> {
+    let (kernel, bias, cout) = heads(w, "rnet", &[("fc5_1", 4), ("fc5_2", 2)], 128);
+    vec![
+        conv(w, "rnet", "conv1", "prelu1", [3, 3, 3, 28]),
+        pool(3, 2, Padding::Same),
+        conv(w, "rnet", "conv2", "prelu2", [3, 3, 28, 48]),
+        pool(3, 2, Padding::Valid),
+        conv(w, "rnet", "conv3", "prelu3", [2, 2, 48, 64]),
+        dense_from_whc(w, "rnet", "fc4", "prelu4", 3, 64, 128),
+        Layer::Dense { cin: 128, cout, kernel, bias, alpha: None },
+    ]
+}
+
+/// O-Net on 48×48 crops; the last layer is the dense heads layer with [`ONET_HEADS`] outputs.
+pub(crate) fn onet(w: &Weights) -> Vec<Layer> {
+    let (kernel, bias, cout) = heads(w, "onet", &[("fc6_1", 4), ("fc6_2", 10), ("fc6_3", 2)], 256);
+    vec![
+        conv(w, "onet", "conv1", "prelu1", [3, 3, 3, 32]),
+        pool(3, 2, Padding::Same),
+        conv(w, "onet", "conv2", "prelu2", [3, 3, 32, 64]),
+        pool(3, 2, Padding::Valid),
+        conv(w, "onet", "conv3", "prelu3", [3, 3, 64, 64]),
+        pool(2, 2, Padding::Same),
+        conv(w, "onet", "conv4", "prelu4", [2, 2, 64, 128]),
+        dense_from_whc(w, "onet", "fc5", "prelu5", 3, 128, 256),
+        Layer::Dense { cin: 256, cout, kernel, bias, alpha: None },
+    ]
+}
