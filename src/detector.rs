@@ -6,9 +6,9 @@ use image::{DynamicImage, RgbImage};
 
 use crate::backend::{Backend, ImageView};
 use crate::cpu::{CpuBackend, CpuNets};
-use crate::gpu::{GpuBackend, GpuContext};
 use crate::error::Result;
 use crate::face::{BoundingBox, Face, Keypoints, Point};
+use crate::gpu::{GpuBackend, GpuContext};
 use crate::options::{DetectorOptions, Device, NmsThresholds, PyramidRule, Stages, Thresholds};
 use crate::pipeline::boxes::Candidate;
 use crate::pipeline::cascade;
@@ -53,7 +53,10 @@ pub struct DetectorBuilder {
 impl std::fmt::Debug for DetectorBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let shared = self.shared.is_some();
-        f.debug_struct("DetectorBuilder").field("options", &self.options).field("shared_device", &shared).finish()
+        f.debug_struct("DetectorBuilder")
+            .field("options", &self.options)
+            .field("shared_device", &shared)
+            .finish()
     }
 }
 
@@ -149,7 +152,12 @@ impl DetectorBuilder {
             }
             None => (Device::Cpu, None, Box::new(CpuBackend::new(CpuNets::new(&weights)))),
         };
-        Ok(Detector { options: self.options, device, adapter, backend })
+        Ok(Detector {
+            options: self.options,
+            device,
+            adapter,
+            backend,
+        })
     }
 }
 
@@ -255,6 +263,7 @@ impl Detector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[test]
     fn detector_is_send_and_sync() {

@@ -28,10 +28,12 @@ mod backend;
 mod cpu;
 mod detector;
 mod error;
-mod netdef;
 mod face;
 mod gpu;
+mod netdef;
 mod options;
+#[cfg(test)]
+mod parity_tests;
 mod pipeline;
 mod timings;
 mod weights;

@@ -30,11 +30,29 @@ pub(crate) fn pool_geometry(n: usize, size: usize, stride: usize, padding: Paddi
 #[derive(Clone, Debug)]
 pub(crate) enum Layer {
     /// Valid, stride-1 convolution; `kernel` is HWIO, i.e. the `[kh·kw·cin, cout]` matrix. Bias and PReLU fused.
-    Conv { kh: usize, kw: usize, cin: usize, cout: usize, kernel: Vec<f32>, bias: Vec<f32>, alpha: Option<Vec<f32>> },
+    Conv {
+        kh: usize,
+        kw: usize,
+        cin: usize,
+        cout: usize,
+        kernel: Vec<f32>,
+        bias: Vec<f32>,
+        alpha: Option<Vec<f32>>,
+    },
     /// Max-pooling with a square window.
-    Pool { size: usize, stride: usize, padding: Padding },
+    Pool {
+        size: usize,
+        stride: usize,
+        padding: Padding,
+    },
     /// Fully connected over the flattened (H, W, C) tensor; `kernel` is `[cin, cout]`. Bias and PReLU fused.
-    Dense { cin: usize, cout: usize, kernel: Vec<f32>, bias: Vec<f32>, alpha: Option<Vec<f32>> },
+    Dense {
+        cin: usize,
+        cout: usize,
+        kernel: Vec<f32>,
+        bias: Vec<f32>,
+        alpha: Option<Vec<f32>>,
+    },
 }
 
 /// Width of the last layer's rows, which hold the heads side by side.
@@ -78,7 +96,15 @@ fn heads(w: &Weights, net: &str, names: &[(&str, usize)], cin: usize) -> (Vec<f3
 
 /// The first dense layer reads the last conv's `side`×`side` map flattened in (W, H, C) order (Keras
 /// `Permute((2,1,3))`); reorder its rows once so that it reads (H, W, C) tensors directly.
-fn dense_from_whc(w: &Weights, net: &str, layer: &str, prelu: &str, side: usize, channels: usize, cout: usize) -> Layer {
+fn dense_from_whc(
+    w: &Weights,
+    net: &str,
+    layer: &str,
+    prelu: &str,
+    side: usize,
+    channels: usize,
+    cout: usize,
+) -> Layer {
     let src = param(w, net, layer, "weight");
     let mut kernel = vec![0.0; src.len()];
     for y in 0..side {
@@ -107,7 +133,15 @@ pub(crate) fn pnet(w: &Weights) -> Vec<Layer> {
         pool(2, 2, Padding::Same),
         conv(w, "pnet", "conv2", "prelu2", [3, 3, 10, 16]),
         conv(w, "pnet", "conv3", "prelu3", [3, 3, 16, 32]),
-        Layer::Conv { kh: 1, kw: 1, cin: 32, cout, kernel, bias, alpha: None },
+        Layer::Conv {
+            kh: 1,
+            kw: 1,
+            cin: 32,
+            cout,
+            kernel,
+            bias,
+            alpha: None,
+        },
     ]
 }
 
@@ -121,7 +155,13 @@ pub(crate) fn rnet(w: &Weights) -> Vec<Layer> {
         pool(3, 2, Padding::Valid),
         conv(w, "rnet", "conv3", "prelu3", [2, 2, 48, 64]),
         dense_from_whc(w, "rnet", "fc4", "prelu4", 3, 64, 128),
-        Layer::Dense { cin: 128, cout, kernel, bias, alpha: None },
+        Layer::Dense {
+            cin: 128,
+            cout,
+            kernel,
+            bias,
+            alpha: None,
+        },
     ]
 }
 
@@ -137,6 +177,12 @@ pub(crate) fn onet(w: &Weights) -> Vec<Layer> {
         pool(2, 2, Padding::Same),
         conv(w, "onet", "conv4", "prelu4", [2, 2, 64, 128]),
         dense_from_whc(w, "onet", "fc5", "prelu5", 3, 128, 256),
-        Layer::Dense { cin: 256, cout, kernel, bias, alpha: None },
+        Layer::Dense {
+            cin: 256,
+            cout,
+            kernel,
+            bias,
+            alpha: None,
+        },
     ]
 }

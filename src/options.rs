@@ -17,12 +17,16 @@ pub enum Stages {
 /// Where the networks run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Device {
-    /// The best device available. Until the GPU path lands this is always the CPU; the choice is logged once.
+    /// A hardware GPU (discrete, integrated or virtual) when wgpu finds one, otherwise the CPU. Software adapters
+    /// (lavapipe, SwiftShader, WARP) are slower than the CPU path and never chosen. The choice and its reason are
+    /// logged once (`log` at info level).
     #[default]
     Auto,
     /// The pure-Rust, multi-threaded CPU path.
     Cpu,
-    /// A wgpu adapter. Not implemented yet: building a detector with it returns [`Error::DeviceUnavailable`].
+    /// A wgpu adapter, software ones included (this is how the tests reach lavapipe). Without one, building the
+    /// detector returns [`crate::Error::DeviceUnavailable`] with wgpu's message. `WGPU_BACKEND` (vulkan, metal,
+    /// dx12, gl) and `WGPU_POWER_PREF` steer the choice.
     Gpu,
 }
 

@@ -141,9 +141,18 @@ fn options_reach_the_detector_and_invalid_ones_fail() {
     let out = mtcnn(&["detect", a.to_str().unwrap(), "--min-face", "5"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("min_face_size"));
-    let out = mtcnn(&["detect", a.to_str().unwrap(), "--device", "gpu"]);
+    // No adapter (a backend with no driver here): --device gpu is an error that says so.
+    let out = Command::new(env!("CARGO_BIN_EXE_mtcnn"))
+        .args(["detect", a.to_str().unwrap(), "--device", "gpu"])
+        .env("WGPU_BACKEND", if cfg!(windows) { "metal" } else { "dx12" })
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("gpu"));
+    assert!(
+        text(&out.stderr).contains("gpu") && text(&out.stderr).contains("adapter"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = mtcnn(&["detect", a.to_str().unwrap(), "--device", "cpu"]);
     assert!(out.status.success());
 }

@@ -1,12 +1,12 @@
 //! The pure-Rust CPU backend: im2col + SGEMM convolutions with fused bias and PReLU, rayon across pyramid levels,
 //! blocks of output rows and batches of crops.
 
-mod crop;
+pub(crate) mod crop;
 mod gemm;
-mod layers;
+pub(crate) mod layers;
 pub(crate) mod nets;
-mod resize;
-mod tensor;
+pub(crate) mod resize;
+pub(crate) mod tensor;
 
 use rayon::prelude::*;
 

@@ -49,7 +49,11 @@ pub struct OnetOutput {
 #[derive(Clone, Debug)]
 enum CpuLayer {
     Conv(Conv),
-    Pool { size: usize, stride: usize, padding: Padding },
+    Pool {
+        size: usize,
+        stride: usize,
+        padding: Padding,
+    },
     Dense(Dense),
 }
 
@@ -57,13 +61,37 @@ fn cpu_layers(layers: Vec<Layer>) -> Vec<CpuLayer> {
     layers
         .into_iter()
         .map(|layer| match layer {
-            Layer::Conv { kh, kw, cin, cout, kernel, bias, alpha } => {
-                CpuLayer::Conv(Conv { kh, kw, cin, cout, kernel, bias, alpha })
-            }
+            Layer::Conv {
+                kh,
+                kw,
+                cin,
+                cout,
+                kernel,
+                bias,
+                alpha,
+            } => CpuLayer::Conv(Conv {
+                kh,
+                kw,
+                cin,
+                cout,
+                kernel,
+                bias,
+                alpha,
+            }),
             Layer::Pool { size, stride, padding } => CpuLayer::Pool { size, stride, padding },
-            Layer::Dense { cin, cout, kernel, bias, alpha } => {
-                CpuLayer::Dense(Dense { input: cin, output: cout, kernel, bias, alpha })
-            }
+            Layer::Dense {
+                cin,
+                cout,
+                kernel,
+                bias,
+                alpha,
+            } => CpuLayer::Dense(Dense {
+                input: cin,
+                output: cout,
+                kernel,
+                bias,
+                alpha,
+            }),
         })
         .collect()
 }
@@ -121,37 +149,58 @@ impl CpuNets {
     pub fn rnet(&self, inputs: &[f32]) -> Result<Vec<RnetOutput>> {
         let patch = 24 * 24 * 3;
         check_multiple("rnet input", inputs.len(), patch)?;
-        Ok(inputs.par_chunks(patch * CROP_BATCH).flat_map_iter(|batch| self.rnet_batch(batch)).collect())
+        Ok(inputs
+            .par_chunks(patch * CROP_BATCH)
+            .flat_map_iter(|batch| self.rnet_batch(batch))
+            .collect())
     }
 
     pub(crate) fn rnet_batch(&self, batch: &[f32]) -> Vec<RnetOutput> {
         let x = Tensor::from_vec(batch.len() / (24 * 24 * 3), 24, 24, 3, batch.to_vec());
-        forward(&self.rnet, x).data.chunks_exact(RNET_HEADS).map(rnet_output).collect()
+        forward(&self.rnet, x)
+            .data
+            .chunks_exact(RNET_HEADS)
+            .map(rnet_output)
+            .collect()
     }
 
     /// O-Net on `n` 48×48 HWC inputs, `n·48·48·3` values.
     pub fn onet(&self, inputs: &[f32]) -> Result<Vec<OnetOutput>> {
         let patch = 48 * 48 * 3;
         check_multiple("onet input", inputs.len(), patch)?;
-        Ok(inputs.par_chunks(patch * CROP_BATCH).flat_map_iter(|batch| self.onet_batch(batch)).collect())
+        Ok(inputs
+            .par_chunks(patch * CROP_BATCH)
+            .flat_map_iter(|batch| self.onet_batch(batch))
+            .collect())
     }
 
     pub(crate) fn onet_batch(&self, batch: &[f32]) -> Vec<OnetOutput> {
         let x = Tensor::from_vec(batch.len() / (48 * 48 * 3), 48, 48, 3, batch.to_vec());
-        forward(&self.onet, x).data.chunks_exact(ONET_HEADS).map(onet_output).collect()
+        forward(&self.onet, x)
+            .data
+            .chunks_exact(ONET_HEADS)
+            .map(onet_output)
+            .collect()
     }
 }
 
 /// One R-Net heads row: box regression (4), face logits (2).
 fn rnet_output(o: &[f32]) -> RnetOutput {
-    RnetOutput { face_prob: face_probability(o[4], o[5]), bbox_reg: [o[0], o[1], o[2], o[3]] }
+    RnetOutput {
+        face_prob: face_probability(o[4], o[5]),
+        bbox_reg: [o[0], o[1], o[2], o[3]],
+    }
 }
 
 /// One O-Net heads row: box regression (4), landmarks (10), face logits (2).
 fn onet_output(o: &[f32]) -> OnetOutput {
     let mut landmarks = [0.0; 10];
     landmarks.copy_from_slice(&o[4..14]);
-    OnetOutput { face_prob: face_probability(o[14], o[15]), bbox_reg: [o[0], o[1], o[2], o[3]], landmarks }
+    OnetOutput {
+        face_prob: face_probability(o[14], o[15]),
+        bbox_reg: [o[0], o[1], o[2], o[3]],
+        landmarks,
+    }
 }
 
 fn check_len(what: &'static str, found: usize, expected: usize) -> Result<()> {

@@ -25,7 +25,9 @@ impl BufferPool {
             }
         }
         // Grow with headroom, so that slightly larger images don't reallocate every time.
-        let size = (bytes + bytes / 4).next_multiple_of(256).min(ctx.limits.max_buffer_size.max(bytes));
+        let size = (bytes + bytes / 4)
+            .next_multiple_of(256)
+            .min(ctx.limits.max_buffer_size.max(bytes));
         let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(name),
             size,

@@ -41,8 +41,11 @@ impl GpuContext {
             power_preference: wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance),
             ..Default::default()
         };
-        let adapter = pollster::block_on(instance().request_adapter(&options))
-            .map_err(|e| Error::DeviceUnavailable { device: "gpu", reason: format!("no wgpu adapter: {e}") })?;
+        let adapter =
+            pollster::block_on(instance().request_adapter(&options)).map_err(|e| Error::DeviceUnavailable {
+                device: "gpu",
+                reason: format!("no wgpu adapter: {e}"),
+            })?;
         Self::open(adapter)
     }
 
@@ -56,10 +59,17 @@ impl GpuContext {
             _ => 2,
         };
         let seen: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
-        match adapters.into_iter().filter(|a| is_hardware(&a.get_info())).min_by_key(rank) {
+        match adapters
+            .into_iter()
+            .filter(|a| is_hardware(&a.get_info()))
+            .min_by_key(rank)
+        {
             Some(adapter) => Self::open(adapter).map(Ok),
             None if seen.is_empty() => Ok(Err("no wgpu adapter".into())),
-            None => Ok(Err(format!("only software adapters ({}), slower than the CPU path", seen.join(", ")))),
+            None => Ok(Err(format!(
+                "only software adapters ({}), slower than the CPU path",
+                seen.join(", ")
+            ))),
         }
     }
 
@@ -73,8 +83,11 @@ impl GpuContext {
             memory_hints: wgpu::MemoryHints::Performance,
             ..Default::default()
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
-            .map_err(|e| Error::DeviceUnavailable { device: "gpu", reason: format!("{}: {e}", describe(&info)) })?;
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&descriptor)).map_err(|e| Error::DeviceUnavailable {
+                device: "gpu",
+                reason: format!("{}: {e}", describe(&info)),
+            })?;
         // wgpu's default handler panics on errors outside a scope. Every operation of ours runs inside scopes, so
         // this one only logs what would otherwise abort the process.
         device.on_uncaptured_error(Arc::new(|e| log::error!("wgpu error outside an error scope: {e}")));
@@ -90,7 +103,13 @@ impl GpuContext {
             flag.store(true, Ordering::SeqCst);
         });
         let limits = device.limits();
-        GpuContext { device, queue, description, limits, lost }
+        GpuContext {
+            device,
+            queue,
+            description,
+            limits,
+            lost,
+        }
     }
 
     /// `Err(DeviceLost)` once the device is gone.
@@ -127,12 +146,21 @@ impl GpuContext {
             let _ = sender.send(r);
         });
         if let Err(e) = self.device.poll(wgpu::PollType::wait_indefinitely()) {
-            return Err(self.check_alive().err().unwrap_or_else(|| Error::Gpu(format!("waiting for the GPU: {e}"))));
+            return Err(self
+                .check_alive()
+                .err()
+                .unwrap_or_else(|| Error::Gpu(format!("waiting for the GPU: {e}"))));
         }
         if !matches!(receiver.recv(), Ok(Ok(()))) {
-            return Err(self.check_alive().err().unwrap_or_else(|| Error::Gpu("buffer mapping failed".into())));
+            return Err(self
+                .check_alive()
+                .err()
+                .unwrap_or_else(|| Error::Gpu("buffer mapping failed".into())));
         }
-        let bytes = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("mapped range: {e:?}")))?.to_vec();
+        let bytes = slice
+            .get_mapped_range()
+            .map_err(|e| Error::Gpu(format!("mapped range: {e:?}")))?
+            .to_vec();
         buffer.unmap();
         Ok(bytes)
     }

@@ -149,7 +149,10 @@ pub(crate) struct View {
 
 impl View {
     pub fn new(buffer: &wgpu::Buffer, bytes: u64) -> Self {
-        View { buffer: buffer.clone(), bytes: bytes.max(4).next_multiple_of(4) }
+        View {
+            buffer: buffer.clone(),
+            bytes: bytes.max(4).next_multiple_of(4),
+        }
     }
 }
 
@@ -185,8 +188,18 @@ impl Plan {
         extra: Option<View>,
     ) {
         if params.total > 0 {
-            let params = Params { segments: segments.len() as u32, ..params };
-            self.steps.push(Step { kernel, params, segments, input, output, extra });
+            let params = Params {
+                segments: segments.len() as u32,
+                ..params
+            };
+            self.steps.push(Step {
+                kernel,
+                params,
+                segments,
+                input,
+                output,
+                extra,
+            });
         }
     }
 
@@ -215,7 +228,9 @@ impl Plan {
                 ctx.queue.write_buffer(&params_buffer, 0, &params);
                 ctx.queue.write_buffer(&tables_buffer, 0, &tables);
             }
-            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
                 for (step, &(p_off, t_off)) in self.steps.iter().zip(&offsets) {
@@ -233,13 +248,22 @@ impl Plan {
                             binding: 0,
                             resource: binding(&params_buffer, p_off, std::mem::size_of::<Params>() as u64),
                         },
-                        wgpu::BindGroupEntry { binding: 1, resource: binding(&tables_buffer, t_off, table_bytes) },
-                        wgpu::BindGroupEntry { binding: 3, resource: binding(&step.output.buffer, 0, step.output.bytes) },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: binding(&tables_buffer, t_off, table_bytes),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 3,
+                            resource: binding(&step.output.buffer, 0, step.output.bytes),
+                        },
                     ];
                     let (has_input, has_extra) = step.kernel.bindings();
                     for (present, index, view) in [(has_input, 2, &step.input), (has_extra, 4, &step.extra)] {
                         if let (true, Some(v)) = (present, view) {
-                            entries.push(wgpu::BindGroupEntry { binding: index, resource: binding(&v.buffer, 0, v.bytes) });
+                            entries.push(wgpu::BindGroupEntry {
+                                binding: index,
+                                resource: binding(&v.buffer, 0, v.bytes),
+                            });
                         }
                     }
                     let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -251,7 +275,10 @@ impl Plan {
                     let x = groups.min(max_groups);
                     let y = groups.div_ceil(x);
                     if y > max_groups {
-                        return Err(Error::Gpu(format!("{:?}: {} work items exceed the dispatch limits", step.kernel, step.params.total)));
+                        return Err(Error::Gpu(format!(
+                            "{:?}: {} work items exceed the dispatch limits",
+                            step.kernel, step.params.total
+                        )));
                     }
                     pass.set_pipeline(pipeline);
                     pass.set_bind_group(0, &bind_group, &[]);
@@ -264,5 +291,27 @@ impl Plan {
             ctx.queue.submit([encoder.finish()]);
             Ok(())
         })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kernel;
+
+    /// Every shader parses and validates with naga, as wgpu will check it, without needing an adapter.
+    #[test]
+    fn every_shader_is_valid_wgsl() {
+        for kernel in Kernel::ALL {
+            let source = kernel.source();
+            let module = naga::front::wgsl::parse_str(&source)
+                .unwrap_or_else(|e| panic!("{kernel:?}: {}", e.emit_to_string(&source)));
+            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("{kernel:?}: {}", e.emit_to_string(&source)));
+            assert!(
+                module.entry_points.iter().any(|e| e.name == "main"),
+                "{kernel:?} has no main"
+            );
+        }
     }
 }

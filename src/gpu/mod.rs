@@ -10,8 +10,6 @@ mod nets;
 use std::sync::{Mutex, MutexGuard};
 
 pub(crate) use context::GpuContext;
-#[cfg(test)]
-pub(crate) use kernels::Kernel;
 
 use crate::backend::{Backend, ImageView, Landmarking, Pass, Refinement};
 use crate::error::{Error, Result};
@@ -42,6 +40,8 @@ pub(crate) struct GpuBackend {
     rnet: GpuNet,
     onet: GpuNet,
     pool: Mutex<BufferPool>,
+    /// Crops per chunk at most (tests lower it to cross chunk boundaries with few crops).
+    pub(crate) chunk_cap: usize,
 }
 
 impl GpuBackend {
@@ -54,7 +54,15 @@ impl GpuBackend {
                 GpuNet::upload(&ctx, &netdef::onet(weights), "onet"),
             )
         })?;
-        Ok(GpuBackend { ctx, kernels, pnet, rnet, onet, pool: Mutex::default() })
+        Ok(GpuBackend {
+            ctx,
+            kernels,
+            pnet,
+            rnet,
+            onet,
+            pool: Mutex::default(),
+            chunk_cap: MAX_CHUNK,
+        })
     }
 
     /// The adapter, as "name (backend, type)".
@@ -68,13 +76,24 @@ impl GpuBackend {
     }
 
     fn max_binding_floats(&self) -> usize {
-        let bytes = self.ctx.limits.max_storage_buffer_binding_size.min(self.ctx.limits.max_buffer_size);
+        let bytes = self
+            .ctx
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.ctx.limits.max_buffer_size);
         (bytes / 4) as usize
     }
 }
 
 impl Backend for GpuBackend {
     fn begin<'a>(&'a self, image: ImageView<'a>) -> Result<Box<dyn Pass + 'a>> {
+        Ok(Box::new(self.start(image)?))
+    }
+}
+
+impl GpuBackend {
+    /// Uploads the image (8-bit RGB, as it is: normalisation happens on the GPU) and locks the buffer pool.
+    pub(crate) fn start<'a>(&'a self, image: ImageView<'a>) -> Result<GpuPass<'a>> {
         self.ctx.check_alive()?;
         let (width, height) = (image.width as usize, image.height as usize);
         if width * height * 3 > self.max_binding_floats() {
@@ -92,11 +111,17 @@ impl Backend for GpuBackend {
         bytes.resize(bytes.len().next_multiple_of(4).max(4), 0);
         let rgb = pool.get(&self.ctx, "rgb", bytes.len() as u64, STORAGE);
         self.ctx.scoped(|| self.ctx.queue.write_buffer(&rgb, 0, &bytes))?;
-        Ok(Box::new(GpuPass { gpu: self, pool, width, height, rgb_bytes: bytes.len() as u64 }))
+        Ok(GpuPass {
+            gpu: self,
+            pool,
+            width,
+            height,
+            rgb_bytes: bytes.len() as u64,
+        })
     }
 }
 
-struct GpuPass<'a> {
+pub(crate) struct GpuPass<'a> {
     gpu: &'a GpuBackend,
     pool: MutexGuard<'a, BufferPool>,
     width: usize,
@@ -127,9 +152,20 @@ impl GpuPass<'_> {
         let per_level: Vec<usize> = levels
             .iter()
             .map(|l| {
-                let part = [Part { count: 1, h: l.height, w: l.width, c: 3, offset: 0 }];
+                let part = [Part {
+                    count: 1,
+                    h: l.height,
+                    w: l.width,
+                    c: 3,
+                    offset: 0,
+                }];
                 let shapes = self.gpu.pnet.shapes(&part);
-                shapes.iter().map(|s| total_floats(s)).max().unwrap_or(0).max(part[0].floats())
+                shapes
+                    .iter()
+                    .map(|s| total_floats(s))
+                    .max()
+                    .unwrap_or(0)
+                    .max(part[0].floats())
             })
             .collect();
         let mut groups = Vec::new();
@@ -139,7 +175,10 @@ impl GpuPass<'_> {
                 return Err(Error::ImageTooLarge {
                     width: self.width as u32,
                     height: self.height as u32,
-                    reason: format!("pyramid level {i} needs {} bytes, over the adapter's binding limit", floats * 4),
+                    reason: format!(
+                        "pyramid level {i} needs {} bytes, over the adapter's binding limit",
+                        floats * 4
+                    ),
                 });
             }
             if sum + floats > limit {
@@ -155,8 +194,10 @@ impl GpuPass<'_> {
     /// The AREA taps of every level in one table: all (index, weight) pairs first, then per level the start of
     /// each output row's and column's pairs. Returns the table and, per level, the offsets of its two start lists.
     fn area_tables(&self, levels: &[PyramidLevel]) -> (Vec<u32>, Vec<(u32, u32, f32)>) {
-        let taps: Vec<(AreaTaps, AreaTaps)> =
-            levels.iter().map(|l| (AreaTaps::new(self.height, l.height), AreaTaps::new(self.width, l.width))).collect();
+        let taps: Vec<(AreaTaps, AreaTaps)> = levels
+            .iter()
+            .map(|l| (AreaTaps::new(self.height, l.height), AreaTaps::new(self.width, l.width)))
+            .collect();
         let mut pairs = Vec::new();
         let mut starts = Vec::new();
         let mut offsets = Vec::new();
@@ -178,29 +219,140 @@ impl GpuPass<'_> {
         (pairs, offsets)
     }
 
-    fn run_pnet(&mut self, levels: &[PyramidLevel], threshold: f32, slots: usize) -> Result<(usize, Vec<u32>)> {
-        let ctx = &self.gpu.ctx;
-        let mut plan = Plan::default();
+    /// Records the normalisation of the uploaded image; returns the normalised image.
+    fn record_normalize(&mut self, plan: &mut Plan) -> View {
         let image = self.image();
-        let rgb = View::new(&self.pool.get(ctx, "rgb", self.rgb_bytes, STORAGE), self.rgb_bytes);
+        let rgb = View::new(
+            &self.pool.get(&self.gpu.ctx, "rgb", self.rgb_bytes, STORAGE),
+            self.rgb_bytes,
+        );
         let floats = self.image_floats() as u32;
         plan.dispatch(
             kernels::Kernel::Normalize,
-            Params { total: floats, ..Default::default() },
+            Params {
+                total: floats,
+                ..Default::default()
+            },
             vec![Segment::default()],
             Some(rgb),
             image.clone(),
             None,
         );
+        image
+    }
 
+    /// Uploads the AREA taps of `levels`; returns the table and each level's (row starts, column starts,
+    /// normaliser).
+    fn upload_taps(&mut self, levels: &[PyramidLevel]) -> (View, Vec<(u32, u32, f32)>) {
         let (table, offsets) = self.area_tables(levels);
         let taps = self.buffer("taps", table.len(), STORAGE);
-        ctx.queue.write_buffer(&taps.buffer, 0, bytemuck::cast_slice(&table));
+        self.gpu
+            .ctx
+            .queue
+            .write_buffer(&taps.buffer, 0, bytemuck::cast_slice(&table));
+        (taps, offsets)
+    }
+
+    /// Records the AREA resize of the normalised image into the levels `parts` of `pyramid`.
+    fn record_resize(
+        &self,
+        plan: &mut Plan,
+        parts: &[Part],
+        offsets: &[(u32, u32, f32)],
+        [image, pyramid, taps]: [&View; 3],
+    ) {
+        let mut start = 0u32;
+        let segments = parts
+            .iter()
+            .zip(offsets)
+            .map(|(p, &(ys, xs, k))| {
+                let s = Segment {
+                    count: 1,
+                    in_h: self.height as u32,
+                    in_w: self.width as u32,
+                    out_h: p.h as u32,
+                    out_w: p.w as u32,
+                    out_off: p.offset as u32,
+                    start,
+                    a: ys,
+                    b: xs,
+                    e: k.to_bits(),
+                    ..Default::default()
+                };
+                start += p.floats() as u32;
+                s
+            })
+            .collect();
+        plan.dispatch(
+            kernels::Kernel::ResizeArea,
+            Params {
+                total: start,
+                ..Default::default()
+            },
+            segments,
+            Some(image.clone()),
+            pyramid.clone(),
+            Some(taps.clone()),
+        );
+    }
+
+    /// Records the crops of boxes `first..first + count` (already uploaded to `boxes`) into `crops`.
+    fn record_crops(
+        &self,
+        plan: &mut Plan,
+        first: usize,
+        count: usize,
+        size: usize,
+        [image, boxes, crops]: [&View; 3],
+    ) {
+        plan.dispatch(
+            kernels::Kernel::CropResize,
+            Params {
+                total: (count * size * size * 3) as u32,
+                size: size as u32,
+                w_off: first as u32,
+                ..Default::default()
+            },
+            vec![Segment {
+                count: count as u32,
+                in_h: self.height as u32,
+                in_w: self.width as u32,
+                ..Default::default()
+            }],
+            Some(image.clone()),
+            crops.clone(),
+            Some(boxes.clone()),
+        );
+    }
+
+    fn upload_boxes(&mut self, boxes: &[CropBox]) -> View {
+        let packed: Vec<[f32; 4]> = boxes.iter().map(|b| [b.y1, b.x1, b.y2, b.x2]).collect();
+        let view = self.buffer("boxes", boxes.len() * 4, STORAGE);
+        self.gpu
+            .ctx
+            .queue
+            .write_buffer(&view.buffer, 0, bytemuck::cast_slice(&packed));
+        view
+    }
+
+    fn run_pnet(&mut self, levels: &[PyramidLevel], threshold: f32, slots: usize) -> Result<(usize, Vec<u32>)> {
+        let ctx = &self.gpu.ctx;
+        let mut plan = Plan::default();
+        let image = self.record_normalize(&mut plan);
+        let (taps, offsets) = self.upload_taps(levels);
 
         let groups = self.level_groups(levels)?;
         let group_floats = |range: &std::ops::Range<usize>, layer: Option<usize>| -> usize {
-            let parts: Vec<Part> =
-                levels[range.clone()].iter().map(|l| Part { count: 1, h: l.height, w: l.width, c: 3, offset: 0 }).collect();
+            let parts: Vec<Part> = levels[range.clone()]
+                .iter()
+                .map(|l| Part {
+                    count: 1,
+                    h: l.height,
+                    w: l.width,
+                    c: 3,
+                    offset: 0,
+                })
+                .collect();
             match layer {
                 None => total_floats(&parts),
                 Some(i) => total_floats(&self.gpu.pnet.shapes(&parts)[i]),
@@ -209,8 +361,16 @@ impl GpuPass<'_> {
         let layers = self.gpu.pnet.layer_count();
         let largest = |layer: Option<usize>| groups.iter().map(|g| group_floats(g, layer)).max().unwrap_or(0);
         let pyramid = self.buffer("pyramid", largest(None), STORAGE);
-        let ping = self.buffer("ping", (0..layers - 1).step_by(2).map(|i| largest(Some(i))).max().unwrap_or(0), STORAGE);
-        let pong = self.buffer("pong", (1..layers - 1).step_by(2).map(|i| largest(Some(i))).max().unwrap_or(0), STORAGE);
+        let ping = self.buffer(
+            "ping",
+            (0..layers - 1).step_by(2).map(|i| largest(Some(i))).max().unwrap_or(0),
+            STORAGE,
+        );
+        let pong = self.buffer(
+            "pong",
+            (1..layers - 1).step_by(2).map(|i| largest(Some(i))).max().unwrap_or(0),
+            STORAGE,
+        );
         let heads = self.buffer("pnet_heads", largest(Some(layers - 1)), STORAGE);
         let candidates = self.buffer("candidates", 1 + slots * RECORD, STORAGE);
         ctx.queue.write_buffer(&candidates.buffer, 0, bytemuck::bytes_of(&0u32));
@@ -221,43 +381,23 @@ impl GpuPass<'_> {
                 levels[group.clone()]
                     .iter()
                     .map(|l| {
-                        let p = Part { count: 1, h: l.height, w: l.width, c: 3, offset };
+                        let p = Part {
+                            count: 1,
+                            h: l.height,
+                            w: l.width,
+                            c: 3,
+                            offset,
+                        };
                         offset += p.floats();
                         p
                     })
                     .collect()
             };
-            let mut start = 0u32;
-            let segments = parts
-                .iter()
-                .zip(&offsets[group.clone()])
-                .map(|(p, &(ys, xs, k))| {
-                    let s = Segment {
-                        count: 1,
-                        in_h: self.height as u32,
-                        in_w: self.width as u32,
-                        out_h: p.h as u32,
-                        out_w: p.w as u32,
-                        out_off: p.offset as u32,
-                        start,
-                        a: ys,
-                        b: xs,
-                        e: k.to_bits(),
-                        ..Default::default()
-                    };
-                    start += p.floats() as u32;
-                    s
-                })
-                .collect();
-            plan.dispatch(
-                kernels::Kernel::ResizeArea,
-                Params { total: start, ..Default::default() },
-                segments,
-                Some(image.clone()),
-                pyramid.clone(),
-                Some(taps.clone()),
-            );
-            let maps = self.gpu.pnet.record(&mut plan, &parts, &pyramid, [&ping, &pong], &heads, 0);
+            self.record_resize(&mut plan, &parts, &offsets[group.clone()], [&image, &pyramid, &taps]);
+            let maps = self
+                .gpu
+                .pnet
+                .record(&mut plan, &parts, &pyramid, [&ping, &pong], &heads, 0);
             let mut start = 0u32;
             let segments = maps
                 .iter()
@@ -278,7 +418,12 @@ impl GpuPass<'_> {
             debug_assert!(maps.iter().all(|m| m.c == PNET_HEADS));
             plan.dispatch(
                 kernels::Kernel::PnetSelect,
-                Params { total: start, f0: threshold, u0: slots as u32, ..Default::default() },
+                Params {
+                    total: start,
+                    f0: threshold,
+                    u0: slots as u32,
+                    ..Default::default()
+                },
                 segments,
                 Some(heads.clone()),
                 candidates.clone(),
@@ -305,13 +450,25 @@ impl GpuPass<'_> {
             Net::R => &gpu.rnet,
             Net::O => &gpu.onet,
         };
-        let one = [Part { count: 1, h: size, w: size, c: 3, offset: 0 }];
-        let per_crop = net.shapes(&one).iter().map(|s| total_floats(s)).max().unwrap_or(0).max(one[0].floats());
-        let chunk = (gpu.max_binding_floats() / per_crop).clamp(1, MAX_CHUNK).min(n);
+        let one = [Part {
+            count: 1,
+            h: size,
+            w: size,
+            c: 3,
+            offset: 0,
+        }];
+        let per_crop = net
+            .shapes(&one)
+            .iter()
+            .map(|s| total_floats(s))
+            .max()
+            .unwrap_or(0)
+            .max(one[0].floats());
+        let chunk = (gpu.max_binding_floats() / per_crop)
+            .clamp(1, gpu.chunk_cap.max(1))
+            .min(n);
 
-        let packed: Vec<[f32; 4]> = boxes.iter().map(|b| [b.y1, b.x1, b.y2, b.x2]).collect();
-        let box_view = self.buffer("boxes", n * 4, STORAGE);
-        gpu.ctx.queue.write_buffer(&box_view.buffer, 0, bytemuck::cast_slice(&packed));
+        let box_view = self.upload_boxes(boxes);
         let image = self.image();
         let crops = self.buffer("crops", chunk * one[0].floats(), STORAGE);
         let ping = self.buffer("ping", chunk * per_crop, STORAGE);
@@ -321,26 +478,17 @@ impl GpuPass<'_> {
         let mut plan = Plan::default();
         for first in (0..n).step_by(chunk) {
             let m = chunk.min(n - first);
-            let crop_floats = (m * size * size * 3) as u32;
-            plan.dispatch(
-                kernels::Kernel::CropResize,
-                Params { total: crop_floats, size: size as u32, w_off: first as u32, ..Default::default() },
-                vec![Segment {
-                    count: m as u32,
-                    in_h: self.height as u32,
-                    in_w: self.width as u32,
-                    ..Default::default()
-                }],
-                Some(image.clone()),
-                crops.clone(),
-                Some(box_view.clone()),
-            );
+            self.record_crops(&mut plan, first, m, size, [&image, &box_view, &crops]);
             let input = [Part { count: m, ..one[0] }];
             net.record(&mut plan, &input, &crops, [&ping, &pong], &results, first * width);
         }
         plan.dispatch(
             kernels::Kernel::Heads,
-            Params { total: n as u32, cout: width as u32, ..Default::default() },
+            Params {
+                total: n as u32,
+                cout: width as u32,
+                ..Default::default()
+            },
             vec![Segment::default()],
             None,
             results.clone(),
@@ -371,7 +519,11 @@ impl Pass for GpuPass<'_> {
             slots = count;
             (count, words) = self.run_pnet(levels, threshold, slots)?;
         }
-        let mut records: Vec<&[u32]> = words.get(1..1 + count * RECORD).unwrap_or(&[]).chunks_exact(RECORD).collect();
+        let mut records: Vec<&[u32]> = words
+            .get(1..1 + count * RECORD)
+            .unwrap_or(&[])
+            .chunks_exact(RECORD)
+            .collect();
         // The GPU appends in any order; level, then row-major cells, is the order the pipeline's tie rule needs.
         records.sort_unstable_by_key(|r| (r[0], r[1], r[2]));
         let mut out = vec![Vec::new(); levels.len()];
@@ -390,7 +542,13 @@ impl Pass for GpuPass<'_> {
 
     fn refine(&mut self, boxes: &[CropBox]) -> Result<Vec<Refinement>> {
         let rows = self.run_crops(boxes, 24, Net::R, RNET_HEADS)?;
-        Ok(rows.chunks_exact(RNET_HEADS).map(|o| Refinement { score: o[5], reg: [o[0], o[1], o[2], o[3]] }).collect())
+        Ok(rows
+            .chunks_exact(RNET_HEADS)
+            .map(|o| Refinement {
+                score: o[5],
+                reg: [o[0], o[1], o[2], o[3]],
+            })
+            .collect())
     }
 
     fn landmark(&mut self, boxes: &[CropBox]) -> Result<Vec<Landmarking>> {
@@ -400,8 +558,109 @@ impl Pass for GpuPass<'_> {
             .map(|o| {
                 let mut landmarks = [0.0; 10];
                 landmarks.copy_from_slice(&o[4..14]);
-                Landmarking { score: o[15], reg: [o[0], o[1], o[2], o[3]], landmarks }
+                Landmarking {
+                    score: o[15],
+                    reg: [o[0], o[1], o[2], o[3]],
+                    landmarks,
+                }
             })
             .collect())
+    }
+}
+
+/// Test access to single kernels, for the GPU = CPU checks in `crate::parity_tests`.
+#[cfg(test)]
+impl GpuBackend {
+    /// Runs `layers` on `count` images of `h`×`w`×`c` floats; returns the last layer's output.
+    pub fn run_layers(&self, layers: &[crate::netdef::Layer], input: &[f32], shape: [usize; 4]) -> Result<Vec<f32>> {
+        let [count, h, w, c] = shape;
+        let net = self.ctx.scoped(|| GpuNet::upload(&self.ctx, layers, "test"))?;
+        let parts = [Part {
+            count,
+            h,
+            w,
+            c,
+            offset: 0,
+        }];
+        let shapes = net.shapes(&parts);
+        let largest = shapes
+            .iter()
+            .map(|s| total_floats(s))
+            .max()
+            .unwrap_or(0)
+            .max(input.len());
+        let out_floats = shapes.last().map_or(0, |s| total_floats(s));
+        let mut pool = self.lock_pool();
+        let mut view = |name: &'static str, floats: usize, usage| {
+            View::new(
+                &pool.get(&self.ctx, name, (floats * 4) as u64, usage),
+                (floats * 4) as u64,
+            )
+        };
+        let (src, ping, pong, out) = (
+            view("test_in", input.len(), STORAGE),
+            view("test_ping", largest, STORAGE),
+            view("test_pong", largest, STORAGE),
+            view("test_out", out_floats, STORAGE),
+        );
+        let read = view("test_read", out_floats, READBACK);
+        self.ctx.queue.write_buffer(&src.buffer, 0, bytemuck::cast_slice(input));
+        let mut plan = Plan::default();
+        net.record(&mut plan, &parts, &src, [&ping, &pong], &out, 0);
+        plan.copy(&out.buffer, &read.buffer, read.bytes);
+        plan.submit(&self.ctx, &self.kernels, &mut pool)?;
+        let mut values: Vec<f32> = bytemuck::pod_collect_to_vec(&self.ctx.read(&read.buffer, read.bytes)?);
+        values.truncate(out_floats);
+        Ok(values)
+    }
+
+    /// The normalised pyramid levels of `image`, packed one after the other.
+    pub fn pyramid(&self, image: ImageView<'_>, levels: &[PyramidLevel]) -> Result<Vec<f32>> {
+        let mut pass = self.start(image)?;
+        let mut plan = Plan::default();
+        let normalized = pass.record_normalize(&mut plan);
+        let (taps, offsets) = pass.upload_taps(levels);
+        let mut offset = 0;
+        let parts: Vec<Part> = levels
+            .iter()
+            .map(|l| {
+                let p = Part {
+                    count: 1,
+                    h: l.height,
+                    w: l.width,
+                    c: 3,
+                    offset,
+                };
+                offset += p.floats();
+                p
+            })
+            .collect();
+        let pyramid = pass.buffer("pyramid", offset, STORAGE);
+        pass.record_resize(&mut plan, &parts, &offsets, [&normalized, &pyramid, &taps]);
+        pass.finish_and_read(plan, &pyramid, offset)
+    }
+
+    /// The `size`² crops of `boxes` from `image`.
+    pub fn crops(&self, image: ImageView<'_>, boxes: &[CropBox], size: usize) -> Result<Vec<f32>> {
+        let mut pass = self.start(image)?;
+        let mut plan = Plan::default();
+        let normalized = pass.record_normalize(&mut plan);
+        let box_view = pass.upload_boxes(boxes);
+        let floats = boxes.len() * size * size * 3;
+        let crops = pass.buffer("crops", floats, STORAGE);
+        pass.record_crops(&mut plan, 0, boxes.len(), size, [&normalized, &box_view, &crops]);
+        pass.finish_and_read(plan, &crops, floats)
+    }
+}
+
+#[cfg(test)]
+impl GpuPass<'_> {
+    fn finish_and_read(&mut self, mut plan: Plan, view: &View, floats: usize) -> Result<Vec<f32>> {
+        let read = self.buffer("test_read", floats, READBACK);
+        plan.copy(&view.buffer, &read.buffer, read.bytes);
+        plan.submit(&self.gpu.ctx, &self.gpu.kernels, &mut self.pool)?;
+        let mut values: Vec<f32> = bytemuck::pod_collect_to_vec(&self.gpu.ctx.read(&read.buffer, read.bytes)?);
+        values.truncate(floats);
+        Ok(values)
     }
 }

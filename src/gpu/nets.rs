@@ -39,9 +39,16 @@ pub(crate) fn total_floats(parts: &[Part]) -> usize {
 
 #[derive(Clone, Copy, Debug)]
 enum Op {
-    Conv { kh: usize, kw: usize },
+    Conv {
+        kh: usize,
+        kw: usize,
+    },
     Dense,
-    Pool { size: usize, stride: usize, padding: Padding },
+    Pool {
+        size: usize,
+        stride: usize,
+        padding: Padding,
+    },
 }
 
 /// A layer's shape and where its weights sit in the net's buffer (offsets in vec4 units).
@@ -80,20 +87,52 @@ impl GpuNet {
         let mut gpu_layers = Vec::with_capacity(layers.len());
         for layer in layers {
             let (op, cin, cout, kernel, bias, alpha) = match layer {
-                Layer::Conv { kh, kw, cin, cout, kernel, bias, alpha } => {
-                    (Op::Conv { kh: *kh, kw: *kw }, *cin, *cout, kernel, bias, alpha)
-                }
-                Layer::Dense { cin, cout, kernel, bias, alpha } => (Op::Dense, *cin, *cout, kernel, bias, alpha),
+                Layer::Conv {
+                    kh,
+                    kw,
+                    cin,
+                    cout,
+                    kernel,
+                    bias,
+                    alpha,
+                } => (Op::Conv { kh: *kh, kw: *kw }, *cin, *cout, kernel, bias, alpha),
+                Layer::Dense {
+                    cin,
+                    cout,
+                    kernel,
+                    bias,
+                    alpha,
+                } => (Op::Dense, *cin, *cout, kernel, bias, alpha),
                 Layer::Pool { size, stride, padding } => {
-                    let op = Op::Pool { size: *size, stride: *stride, padding: *padding };
-                    gpu_layers.push(GpuLayer { op, cin: 0, cout: 0, w_off: 0, b_off: 0, a_off: 0, prelu: false });
+                    let op = Op::Pool {
+                        size: *size,
+                        stride: *stride,
+                        padding: *padding,
+                    };
+                    gpu_layers.push(GpuLayer {
+                        op,
+                        cin: 0,
+                        cout: 0,
+                        w_off: 0,
+                        b_off: 0,
+                        a_off: 0,
+                        prelu: false,
+                    });
                     continue;
                 }
             };
             let w_off = push_padded(&mut data, kernel, cout);
             let b_off = push_padded(&mut data, bias, cout);
             let a_off = alpha.as_ref().map_or(0, |a| push_padded(&mut data, a, cout));
-            gpu_layers.push(GpuLayer { op, cin, cout, w_off, b_off, a_off, prelu: alpha.is_some() });
+            gpu_layers.push(GpuLayer {
+                op,
+                cin,
+                cout,
+                w_off,
+                b_off,
+                a_off,
+                prelu: alpha.is_some(),
+            });
         }
         data.resize(data.len().max(4), 0.0);
         let weights = ctx.device.create_buffer(&wgpu::BufferDescriptor {
@@ -103,7 +142,11 @@ impl GpuNet {
             mapped_at_creation: false,
         });
         ctx.queue.write_buffer(&weights, 0, bytemuck::cast_slice(&data));
-        GpuNet { layers: gpu_layers, weights, weight_bytes: (data.len() * 4) as u64 }
+        GpuNet {
+            layers: gpu_layers,
+            weights,
+            weight_bytes: (data.len() * 4) as u64,
+        }
     }
 
     pub fn layer_count(&self) -> usize {
@@ -116,7 +159,12 @@ impl GpuNet {
         let mut current = parts.to_vec();
         for layer in &self.layers {
             let next = packed(current.iter().map(|p| match layer.op {
-                Op::Conv { kh, kw } => (p.count, (p.h + 1).saturating_sub(kh), (p.w + 1).saturating_sub(kw), layer.cout),
+                Op::Conv { kh, kw } => (
+                    p.count,
+                    (p.h + 1).saturating_sub(kh),
+                    (p.w + 1).saturating_sub(kw),
+                    layer.cout,
+                ),
                 Op::Dense => (p.count, 1, 1, layer.cout),
                 Op::Pool { size, stride, padding } => (
                     p.count,
@@ -153,7 +201,13 @@ impl GpuNet {
                     p.offset += output_offset;
                 }
             }
-            let dst = if last { output.clone() } else if i % 2 == 0 { ping.clone() } else { pong.clone() };
+            let dst = if last {
+                output.clone()
+            } else if i % 2 == 0 {
+                ping.clone()
+            } else {
+                pong.clone()
+            };
             self.record_layer(plan, layer, &current, &next, &src, &dst);
             src = dst;
             current = next;
@@ -200,16 +254,39 @@ impl GpuNet {
         let weights = Some(View::new(&self.weights, self.weight_bytes));
         let (kernel, params, extra) = match layer.op {
             Op::Conv { kh, kw } => {
-                let params = Params { kh: kh as u32, kw: kw as u32, ..self.weight_params(layer) };
+                let params = Params {
+                    kh: kh as u32,
+                    kw: kw as u32,
+                    ..self.weight_params(layer)
+                };
                 (Kernel::Conv, params, weights)
             }
             Op::Dense => (Kernel::Dense, self.weight_params(layer), weights),
             Op::Pool { size, stride, .. } => {
                 let c = input.first().map_or(0, |p| p.c) as u32;
-                (Kernel::MaxPool, Params { cin: c, size: size as u32, stride: stride as u32, ..Default::default() }, None)
+                (
+                    Kernel::MaxPool,
+                    Params {
+                        cin: c,
+                        size: size as u32,
+                        stride: stride as u32,
+                        ..Default::default()
+                    },
+                    None,
+                )
             }
         };
-        plan.dispatch(kernel, Params { total: start as u32, ..params }, segments, Some(src.clone()), dst.clone(), extra);
+        plan.dispatch(
+            kernel,
+            Params {
+                total: start as u32,
+                ..params
+            },
+            segments,
+            Some(src.clone()),
+            dst.clone(),
+            extra,
+        );
     }
 
     fn weight_params(&self, layer: &GpuLayer) -> Params {

@@ -120,7 +120,11 @@ fn build_detector(args: &DetectorArgs) -> Result<Detector, String> {
     let detector = builder.build().map_err(|e| e.to_string())?;
     match detector.adapter() {
         Some(adapter) => log::info!("device: gpu, adapter {adapter} (requested {})", device.name()),
-        None => log::info!("device: cpu, {} threads (requested {})", rayon::current_num_threads(), device.name()),
+        None => log::info!(
+            "device: cpu, {} threads (requested {})",
+            rayon::current_num_threads(),
+            device.name()
+        ),
     }
     Ok(detector)
 }

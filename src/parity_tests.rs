@@ -1,0 +1,423 @@
+//! GPU = CPU: every GPU kernel against its CPU twin on random shapes (odd sizes, ceil-pool edges, one-pixel maps,
+//! crop batches across chunk boundaries), and the GPU networks against the reference fixtures. They need a wgpu
+//! adapter: without one they print why and pass, unless `MTCNN_REQUIRE_GPU` is set (as in CI), where they fail.
+
+use std::sync::OnceLock;
+
+use crate::backend::{Backend, ImageView, Pass};
+use crate::cpu::crop::crop_and_resize;
+use crate::cpu::layers::{face_probability, max_pool, Conv, Dense};
+use crate::cpu::resize::resize_area;
+use crate::cpu::tensor::Tensor;
+use crate::cpu::{CpuBackend, CpuNets};
+use crate::gpu::{GpuBackend, GpuContext};
+use crate::netdef::{self, Layer, Padding};
+use crate::pipeline::crops::CropBox;
+use crate::pipeline::pyramid::PyramidLevel;
+use crate::weights::Weights;
+
+const TOLERANCE: f32 = 1e-4;
+
+/// The shared GPU backend, or `None` (with the reason printed) where there is no adapter.
+fn gpu() -> Option<&'static GpuBackend> {
+    static GPU: OnceLock<Result<GpuBackend, String>> = OnceLock::new();
+    let gpu = GPU.get_or_init(|| {
+        let weights = Weights::embedded().map_err(|e| e.to_string())?;
+        GpuContext::any_adapter()
+            .and_then(|ctx| GpuBackend::new(ctx, &weights))
+            .map_err(|e| e.to_string())
+    });
+    match gpu {
+        Ok(gpu) => Some(gpu),
+        Err(e) if std::env::var_os("MTCNN_REQUIRE_GPU").is_some_and(|v| v != "0") => {
+            panic!("MTCNN_REQUIRE_GPU is set but the GPU path is unavailable: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: no GPU for the GPU = CPU checks ({e})");
+            None
+        }
+    }
+}
+
+/// Deterministic pseudo-random values in [lo, hi).
+fn values(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            lo + (hi - lo) * ((state >> 40) as f32 / (1u64 << 24) as f32)
+        })
+        .collect()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+fn conv_layer(kh: usize, kw: usize, cin: usize, cout: usize, prelu: bool, seed: u64) -> Layer {
+    Layer::Conv {
+        kh,
+        kw,
+        cin,
+        cout,
+        kernel: values(kh * kw * cin * cout, seed, -0.5, 0.5),
+        bias: values(cout, seed + 1, -0.2, 0.2),
+        alpha: prelu.then(|| values(cout, seed + 2, 0.0, 0.5)),
+    }
+}
+
+fn cpu_layer(layer: &Layer, x: Tensor) -> Tensor {
+    match layer.clone() {
+        Layer::Conv {
+            kh,
+            kw,
+            cin,
+            cout,
+            kernel,
+            bias,
+            alpha,
+        } => Conv {
+            kh,
+            kw,
+            cin,
+            cout,
+            kernel,
+            bias,
+            alpha,
+        }
+        .forward(&x),
+        Layer::Pool { size, stride, padding } => max_pool(&x, size, stride, padding),
+        Layer::Dense {
+            cin,
+            cout,
+            kernel,
+            bias,
+            alpha,
+        } => {
+            let dense = Dense {
+                input: cin,
+                output: cout,
+                kernel,
+                bias,
+                alpha,
+            };
+            Tensor::from_vec(x.n, 1, 1, cout, dense.forward(&x.data))
+        }
+    }
+}
+
+fn check_layer(gpu: &GpuBackend, layer: Layer, shape: [usize; 4], seed: u64) -> f32 {
+    let [n, h, w, c] = shape;
+    let input = values(n * h * w * c, seed, -2.0, 2.0);
+    let expected = cpu_layer(&layer, Tensor::from_vec(n, h, w, c, input.clone()));
+    let got = gpu.run_layers(std::slice::from_ref(&layer), &input, shape).unwrap();
+    let d = max_diff(&got, &expected.data);
+    assert!(d <= TOLERANCE, "{layer:?} on {shape:?}: max |d| = {d}");
+    d
+}
+
+#[test]
+fn conv_kernel_matches_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let mut worst = 0.0f32;
+    // (batch, h, w, cin, cout, kh, kw, prelu): odd sizes, channel counts not multiples of 4, one-pixel outputs.
+    let cases = [
+        (1, 13, 17, 3, 10, 3, 3, true),
+        (2, 5, 9, 10, 16, 3, 3, true),
+        (3, 3, 3, 16, 32, 3, 3, false),
+        (1, 1, 1, 32, 6, 1, 1, false),
+        (4, 2, 2, 48, 64, 2, 2, true),
+        (1, 7, 4, 5, 7, 2, 3, true),
+    ];
+    for (i, &(n, h, w, cin, cout, kh, kw, prelu)) in cases.iter().enumerate() {
+        let d = check_layer(
+            gpu,
+            conv_layer(kh, kw, cin, cout, prelu, i as u64 * 10),
+            [n, h, w, cin],
+            i as u64,
+        );
+        worst = worst.max(d);
+    }
+    println!("conv: {} shapes, max |d| {worst:.2e}", cases.len());
+}
+
+#[test]
+fn pool_kernel_matches_cpu_with_ceil_edges() {
+    let Some(gpu) = gpu() else { return };
+    let mut worst = 0.0f32;
+    let cases = [
+        (2, 2, Padding::Same, [1, 11, 13, 10]),
+        (3, 2, Padding::Same, [2, 22, 21, 28]),
+        (3, 2, Padding::Valid, [2, 9, 10, 48]),
+        (2, 2, Padding::Same, [1, 1, 1, 3]),
+        (3, 2, Padding::Same, [1, 1, 2, 5]),
+        (2, 2, Padding::Same, [3, 8, 7, 64]),
+    ];
+    for (i, &(size, stride, padding, shape)) in cases.iter().enumerate() {
+        worst = worst.max(check_layer(
+            gpu,
+            Layer::Pool { size, stride, padding },
+            shape,
+            100 + i as u64,
+        ));
+    }
+    println!("max-pool: {} shapes, max |d| {worst:.2e}", cases.len());
+}
+
+#[test]
+fn dense_kernel_matches_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let mut worst = 0.0f32;
+    for (i, &(n, cin, cout, prelu)) in [
+        (1, 576, 128, true),
+        (37, 128, 6, false),
+        (5, 1152, 256, true),
+        (3, 7, 5, true),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let layer = Layer::Dense {
+            cin,
+            cout,
+            kernel: values(cin * cout, 200 + i as u64, -0.1, 0.1),
+            bias: values(cout, 201, -0.2, 0.2),
+            alpha: prelu.then(|| values(cout, 202, 0.0, 0.5)),
+        };
+        worst = worst.max(check_layer(gpu, layer, [n, 1, 1, cin], 300 + i as u64));
+    }
+    println!("dense: 4 shapes, max |d| {worst:.2e}");
+}
+
+fn random_image(width: u32, height: u32, seed: u64) -> Vec<u8> {
+    values((width * height * 3) as usize, seed, 0.0, 256.0)
+        .iter()
+        .map(|&v| v as u8)
+        .collect()
+}
+
+fn normalized(rgb: &[u8], width: u32, height: u32) -> Tensor {
+    let data = rgb.iter().map(|&v| (f32::from(v) - 127.5) / 128.0).collect();
+    Tensor::from_vec(1, height as usize, width as usize, 3, data)
+}
+
+#[test]
+fn resize_kernel_matches_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let (width, height) = (53, 37);
+    let rgb = random_image(width, height, 7);
+    let levels: Vec<PyramidLevel> = [(22, 31), (37, 53), (13, 29), (1, 1), (12, 17), (36, 52)]
+        .iter()
+        .map(|&(h, w)| PyramidLevel {
+            scale: 1.0,
+            height: h,
+            width: w,
+        })
+        .collect();
+    let got = gpu
+        .pyramid(
+            ImageView {
+                width,
+                height,
+                rgb: &rgb,
+            },
+            &levels,
+        )
+        .unwrap();
+    let image = normalized(&rgb, width, height);
+    let expected: Vec<f32> = levels
+        .iter()
+        .flat_map(|l| resize_area(&image, l.height, l.width).data)
+        .collect();
+    let d = max_diff(&got, &expected);
+    println!("AREA resize: {} levels, max |d| {d:.2e}", levels.len());
+    assert!(d <= TOLERANCE, "{d}");
+}
+
+fn random_boxes(n: usize, seed: u64) -> Vec<CropBox> {
+    let v = values(n * 4, seed, -0.3, 1.3);
+    let mut boxes: Vec<CropBox> = v
+        .chunks(4)
+        .map(|c| CropBox {
+            y1: c[0],
+            x1: c[1],
+            y2: c[2],
+            x2: c[3],
+        })
+        .collect();
+    // Degenerate and edge cases: a point, the whole image, fully outside.
+    boxes[0] = CropBox {
+        y1: 0.5,
+        x1: 0.5,
+        y2: 0.5,
+        x2: 0.5,
+    };
+    boxes[1] = CropBox {
+        y1: 0.0,
+        x1: 0.0,
+        y2: 1.0,
+        x2: 1.0,
+    };
+    boxes[2] = CropBox {
+        y1: 1.2,
+        x1: 1.1,
+        y2: 1.5,
+        x2: 1.9,
+    };
+    boxes
+}
+
+#[test]
+fn crop_kernel_matches_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let (width, height) = (61, 45);
+    let rgb = random_image(width, height, 11);
+    let image = normalized(&rgb, width, height);
+    let boxes = random_boxes(40, 12);
+    let mut worst = 0.0f32;
+    for size in [24, 48] {
+        let got = gpu
+            .crops(
+                ImageView {
+                    width,
+                    height,
+                    rgb: &rgb,
+                },
+                &boxes,
+                size,
+            )
+            .unwrap();
+        let mut expected = vec![0.0; boxes.len() * size * size * 3];
+        crop_and_resize(&image, &boxes, size, &mut expected);
+        worst = worst.max(max_diff(&got, &expected));
+    }
+    println!("crop_and_resize: 40 boxes at 24 and 48, max |d| {worst:.2e}");
+    assert!(worst <= TOLERANCE, "{worst}");
+}
+
+#[test]
+fn rnet_and_onet_batches_across_chunk_boundaries_match_cpu() {
+    let Some(shared) = gpu() else { return };
+    // A private backend with tiny chunks, so that 40 crops take several chunks.
+    let weights = Weights::embedded().unwrap();
+    let mut gpu = GpuBackend::new(GpuContext::any_adapter().unwrap(), &weights).unwrap();
+    gpu.chunk_cap = 7;
+    let _ = shared;
+    let (width, height) = (80, 64);
+    let rgb = random_image(width, height, 21);
+    let view = ImageView {
+        width,
+        height,
+        rgb: &rgb,
+    };
+    let boxes = random_boxes(40, 22);
+    let cpu = CpuBackend::new(CpuNets::new(&weights));
+    let (mut cpu_pass, mut gpu_pass) = (cpu.begin(view).unwrap(), gpu.start(view).unwrap());
+    // The crops read the normalised image that P-Net's stage writes.
+    let level = [PyramidLevel {
+        scale: 1.0,
+        height: 64,
+        width: 80,
+    }];
+    gpu_pass.propose(&level, 0.6).unwrap();
+    let (r_cpu, r_gpu) = (cpu_pass.refine(&boxes).unwrap(), gpu_pass.refine(&boxes).unwrap());
+    let (o_cpu, o_gpu) = (cpu_pass.landmark(&boxes).unwrap(), gpu_pass.landmark(&boxes).unwrap());
+    let mut worst = 0.0f32;
+    for (a, b) in r_cpu.iter().zip(&r_gpu) {
+        worst = worst.max((a.score - b.score).abs()).max(max_diff(&a.reg, &b.reg));
+    }
+    for (a, b) in o_cpu.iter().zip(&o_gpu) {
+        worst = worst
+            .max((a.score - b.score).abs())
+            .max(max_diff(&a.reg, &b.reg))
+            .max(max_diff(&a.landmarks, &b.landmarks));
+    }
+    println!("R-Net and O-Net, 40 crops in chunks of 7: max |d| {worst:.2e}");
+    assert_eq!((r_gpu.len(), o_gpu.len()), (40, 40));
+    assert!(worst <= TOLERANCE, "{worst}");
+}
+
+fn fixture(name: &str) -> Option<serde_json::Value> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nets");
+    match std::fs::read_to_string(dir.join(name)) {
+        Ok(text) => serde_json::from_str(&text).ok(),
+        Err(_) if std::env::var_os("CI").is_some() => panic!("../shared/data/nets/{name} is missing"),
+        Err(_) => {
+            eprintln!("SKIPPED: ../shared/data/nets/{name} not found");
+            None
+        }
+    }
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// Splits heads rows into (face probability, the other values) with the CPU's softmax.
+fn split_heads(rows: &[f32], width: usize) -> (Vec<f32>, Vec<f32>) {
+    let probs = rows
+        .chunks(width)
+        .map(|r| face_probability(r[width - 2], r[width - 1]))
+        .collect();
+    let rest = rows.chunks(width).flat_map(|r| r[..width - 2].to_vec()).collect();
+    (probs, rest)
+}
+
+#[test]
+fn gpu_networks_match_the_package() {
+    let Some(gpu) = gpu() else { return };
+    let weights = Weights::embedded().unwrap();
+    let Some(pnet) = fixture("pnet.json") else { return };
+    for case in pnet["cases"].as_array().unwrap() {
+        let hwc: Vec<usize> = case["input_hwc"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        let rows = gpu
+            .run_layers(&netdef::pnet(&weights), &floats(&case["input"]), [1, hwc[0], hwc[1], 3])
+            .unwrap();
+        let (prob, reg) = split_heads(&rows, netdef::PNET_HEADS);
+        let want: Vec<f32> = floats(&case["face_prob"]).chunks(2).map(|p| p[1]).collect();
+        let d = max_diff(&prob, &want).max(max_diff(&reg, &floats(&case["bbox_reg"])));
+        println!("GPU pnet {hwc:?}: max |d| {d:.2e}");
+        assert!(d <= TOLERANCE, "pnet {d}");
+    }
+    for (file, layers, width) in [
+        ("rnet.json", netdef::rnet(&weights), netdef::RNET_HEADS),
+        ("onet.json", netdef::onet(&weights), netdef::ONET_HEADS),
+    ] {
+        let Some(f) = fixture(file) else { return };
+        let shape: Vec<usize> = f["input_nhwc"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        let rows = gpu
+            .run_layers(&layers, &floats(&f["input"]), [shape[0], shape[1], shape[2], 3])
+            .unwrap();
+        let (prob, rest) = split_heads(&rows, width);
+        let want: Vec<f32> = floats(&f["face_prob"]).chunks(2).map(|p| p[1]).collect();
+        let mut expected_rest = Vec::new();
+        let reg = floats(&f["bbox_reg"]);
+        let landmarks = f.get("landmarks").map(floats).unwrap_or_default();
+        for i in 0..shape[0] {
+            expected_rest.extend_from_slice(&reg[i * 4..i * 4 + 4]);
+            if !landmarks.is_empty() {
+                expected_rest.extend_from_slice(&landmarks[i * 10..i * 10 + 10]);
+            }
+        }
+        let d = max_diff(&prob, &want).max(max_diff(&rest, &expected_rest));
+        println!("GPU {file}: max |d| {d:.2e}");
+        assert!(d <= TOLERANCE, "{file} {d}");
+    }
+}

@@ -1,0 +1,180 @@
+//! The GPU path end to end (on lavapipe in CI): the golden images up to about 640×480 against the references,
+//! a device shared with the application, and recovery after the device is lost. Without an adapter these tests
+//! print why and pass, unless `MTCNN_REQUIRE_GPU` is set (as in CI), where they fail.
+
+mod common;
+
+use common::{floats, read_json, shared_data_or_skip};
+use mtcnn_wgpu::{BoundingBox, Detector, Device, Error, Face};
+
+fn gpu_detector(fit_to_image: bool) -> Option<Detector> {
+    match Detector::builder()
+        .device(Device::Gpu)
+        .fit_to_image(fit_to_image)
+        .build()
+    {
+        Ok(d) => Some(d),
+        Err(e) if std::env::var_os("MTCNN_REQUIRE_GPU").is_some_and(|v| v != "0") => {
+            panic!("MTCNN_REQUIRE_GPU is set but Device::Gpu failed: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: no GPU ({e})");
+            None
+        }
+    }
+}
+
+fn iou(a: &BoundingBox, b: &BoundingBox) -> f32 {
+    let w = (a.right().min(b.right()) - a.x.max(b.x)).max(0.0);
+    let h = (a.bottom().min(b.bottom()) - a.y.max(b.y)).max(0.0);
+    let inter = w * h;
+    inter / (a.width * a.height + b.width * b.height - inter)
+}
+
+struct Reference {
+    bbox: BoundingBox,
+    confidence: f32,
+    points: Vec<f32>,
+}
+
+fn reference_faces(raw: &serde_json::Value) -> Vec<Reference> {
+    raw["faces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let b = floats(&f["box_xyxy"]);
+            let points = mtcnn_wgpu::Keypoints::NAMES
+                .iter()
+                .flat_map(|k| floats(&f["keypoints"][k]))
+                .collect();
+            Reference {
+                bbox: BoundingBox {
+                    x: b[0],
+                    y: b[1],
+                    width: b[2] - b[0],
+                    height: b[3] - b[1],
+                },
+                confidence: f["confidence"].as_f64().unwrap() as f32,
+                points,
+            }
+        })
+        .collect()
+}
+
+const ONET_THRESHOLD: f32 = 0.8;
+
+#[test]
+fn gpu_detection_matches_the_reference_on_the_golden_images() {
+    let Some(data) = shared_data_or_skip("gpu_detection_matches_the_reference_on_the_golden_images") else {
+        return;
+    };
+    let Some(detector) = gpu_detector(false) else { return };
+    let mut names: Vec<String> = std::fs::read_dir(data.join("images"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".png").map(str::to_owned))
+        .collect();
+    names.sort();
+    let (mut images, mut exact, mut faces, mut ious) = (0, 0, 0, Vec::new());
+    let (mut worst_landmark, mut worst_conf) = (0.0f32, 0.0f32);
+    for name in &names {
+        let image = image::open(data.join(format!("images/{name}.png"))).unwrap().to_rgb8();
+        if image.width() * image.height() > 640 * 512 {
+            continue; // lavapipe is software: the larger images are left to real GPUs and the benches
+        }
+        images += 1;
+        let reference = reference_faces(&read_json(&data.join(format!("reference/{name}.raw.json"))));
+        let ours: Vec<Face> = detector.detect(&image).unwrap();
+        // Greedy one-to-one matching by IoU.
+        let mut pairs: Vec<(f32, usize, usize)> = (0..reference.len())
+            .flat_map(|r| (0..ours.len()).map(move |o| (r, o)))
+            .map(|(r, o)| (iou(&reference[r].bbox, &ours[o].bbox), r, o))
+            .filter(|&(v, _, _)| v > 0.5)
+            .collect();
+        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let (mut used_r, mut used_o) = (vec![false; reference.len()], vec![false; ours.len()]);
+        let mut image_exact = reference.len() == ours.len();
+        for (v, r, o) in pairs {
+            if used_r[r] || used_o[o] {
+                continue;
+            }
+            (used_r[r], used_o[o]) = (true, true);
+            faces += 1;
+            ious.push(v);
+            assert!(v >= 0.95, "{name}: face {r} matched with IoU {v}");
+            let k = ours[o].keypoints.unwrap().to_array();
+            let ours_points: Vec<f32> = k.iter().flat_map(|p| [p.x, p.y]).collect();
+            let dl = ours_points
+                .iter()
+                .zip(&reference[r].points)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            let dc = (ours[o].confidence - reference[r].confidence).abs();
+            (worst_landmark, worst_conf) = (worst_landmark.max(dl), worst_conf.max(dc));
+            assert!(dl <= 2.0, "{name}: face {r} landmarks off by {dl} px");
+            assert!(dc <= 0.01, "{name}: face {r} confidence off by {dc}");
+            let b = &ours[o].bbox;
+            let rb = &reference[r].bbox;
+            let db = [b.x - rb.x, b.y - rb.y, b.right() - rb.right(), b.bottom() - rb.bottom()]
+                .iter()
+                .fold(dl, |m, d| m.max(d.abs()));
+            image_exact &= db <= 0.01 && r == o;
+        }
+        // Unmatched faces are allowed only right at the O-Net threshold, where float noise decides.
+        for (r, f) in reference.iter().enumerate().filter(|(r, _)| !used_r[*r]) {
+            assert!(
+                (f.confidence - ONET_THRESHOLD).abs() <= 0.02,
+                "{name}: reference face {r} not found on the GPU"
+            );
+        }
+        for (o, f) in ours.iter().enumerate().filter(|(o, _)| !used_o[*o]) {
+            assert!(
+                (f.confidence - ONET_THRESHOLD).abs() <= 0.02,
+                "{name}: extra GPU face {o} ({})",
+                f.confidence
+            );
+        }
+        exact += usize::from(image_exact);
+    }
+    ious.sort_by(f32::total_cmp);
+    let median = ious.get(ious.len() / 2).copied().unwrap_or(1.0);
+    println!(
+        "gpu golden ({}): {images} images, {faces} faces, median IoU {median:.5}, worst IoU {:.4}, worst landmark \
+         {worst_landmark:.2e} px, worst confidence {worst_conf:.2e}; {exact}/{images} images within the CPU's 0.01 px",
+        detector.adapter().unwrap_or("?"),
+        ious.first().copied().unwrap_or(1.0)
+    );
+    assert!(images >= 10, "expected the small golden images, found {images}");
+    assert!(median >= 0.99, "median IoU {median}");
+}
+
+fn astronaut() -> image::RgbImage {
+    image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png"))
+        .unwrap()
+        .to_rgb8()
+}
+
+#[test]
+fn a_shared_device_works_and_a_lost_device_is_an_error() {
+    let Some(own) = gpu_detector(true) else { return };
+    let expected = own.detect(&astronaut()).unwrap();
+    assert_eq!(expected.len(), 1);
+
+    // The application's own device and queue.
+    use mtcnn_wgpu::wgpu;
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    let (device, queue) = pollster::block_on(adapter.request_device(&Default::default())).unwrap();
+    let shared = Detector::builder().wgpu_device(device.clone(), queue).build().unwrap();
+    assert_eq!(shared.device(), Device::Gpu);
+    let faces = shared.detect(&astronaut()).unwrap();
+    assert_eq!(faces.len(), 1);
+    assert!(iou(&faces[0].bbox, &expected[0].bbox) > 0.99);
+
+    // Losing the device is an error, not a panic; a new detector works afterwards.
+    device.destroy();
+    let lost = shared.detect(&astronaut());
+    assert!(matches!(lost, Err(Error::DeviceLost) | Err(Error::Gpu(_))), "{lost:?}");
+    let fresh = gpu_detector(true).unwrap();
+    assert_eq!(fresh.detect(&astronaut()).unwrap().len(), 1);
+}
