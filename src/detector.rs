@@ -1,12 +1,13 @@
 //! The public detector: options and weights in, faces out.
 
-use std::sync::Once;
+use std::future::Future;
+use std::sync::{Arc, Once};
 
 use image::{DynamicImage, RgbImage};
 
 use crate::backend::{Backend, ImageView};
 use crate::cpu::{CpuBackend, CpuNets};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::face::{BoundingBox, Face, Keypoints, Point};
 use crate::gpu::{GpuBackend, GpuContext};
 use crate::options::{DetectorOptions, Device, NmsThresholds, PyramidRule, Stages, Thresholds};
@@ -15,11 +16,19 @@ use crate::pipeline::cascade;
 use crate::timings::StageTimings;
 use crate::weights::Weights;
 
-/// An MTCNN face detector. Build it once and reuse it: building packs the weights.
+/// An MTCNN face detector. Build it once and reuse it: building packs the weights (CPU) or compiles the kernels
+/// and uploads the weights (GPU).
 ///
-/// A `Detector` is `Send + Sync`; share one between threads (behind an `Arc`) rather than building one a thread.
-/// Each call to [`Detector::detect`] already spreads its work over rayon's global thread pool.
+/// A `Detector` is `Send + Sync` and cheap to clone (clones share the networks, the device and its buffers):
+/// share one between threads rather than building one a thread. On the CPU each call already spreads its work over
+/// rayon's global thread pool, and concurrent calls run side by side. On the GPU, concurrent calls on one
+/// detector take turns (they share its buffers); a detector per thread gives one device each.
+#[derive(Clone)]
 pub struct Detector {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     options: DetectorOptions,
     device: Device,
     adapter: Option<String>,
@@ -29,9 +38,9 @@ pub struct Detector {
 impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Detector")
-            .field("options", &self.options)
-            .field("device", &self.device)
-            .field("adapter", &self.adapter)
+            .field("options", &self.inner.options)
+            .field("device", &self.inner.device)
+            .field("adapter", &self.inner.adapter)
             .finish()
     }
 }
@@ -153,10 +162,12 @@ impl DetectorBuilder {
             None => (Device::Cpu, None, Box::new(CpuBackend::new(CpuNets::new(&weights)))),
         };
         Ok(Detector {
-            options: self.options,
-            device,
-            adapter,
-            backend,
+            inner: Arc::new(Inner {
+                options: self.options,
+                device,
+                adapter,
+                backend,
+            }),
         })
     }
 }
@@ -185,17 +196,17 @@ impl Detector {
 
     /// The options it was built with.
     pub fn options(&self) -> &DetectorOptions {
-        &self.options
+        &self.inner.options
     }
 
     /// The device the networks run on ([`Device::Auto`] resolved to [`Device::Cpu`] or [`Device::Gpu`]).
     pub fn device(&self) -> Device {
-        self.device
+        self.inner.device
     }
 
     /// The GPU adapter in use, as "name (backend, type)"; `None` on the CPU.
     pub fn adapter(&self) -> Option<&str> {
-        self.adapter.as_deref()
+        self.inner.adapter.as_deref()
     }
 
     /// Finds the faces in an RGB image, highest confidence first. An image too small to hold a 12-pixel face
@@ -214,6 +225,24 @@ impl Detector {
         }
     }
 
+    /// [`Detector::detect`] for applications that run an async executor. The detection runs on a helper thread,
+    /// so the executor's thread is never blocked while the CPU or the GPU works; the future completes with its
+    /// result. The future is `Send + 'static`: spawn it on any executor. It takes the image by value (clone it to
+    /// keep it).
+    pub fn detect_async(&self, image: RgbImage) -> impl Future<Output = Result<Vec<Face>>> + Send + 'static {
+        let detector = self.clone();
+        let (sender, receiver) = futures::channel::oneshot::channel();
+        let spawned = std::thread::Builder::new().name("mtcnn-detect".into()).spawn(move || {
+            let _ = sender.send(detector.detect(&image));
+        });
+        async move {
+            spawned.map_err(|e| Error::Thread(format!("cannot start the detection thread: {e}")))?;
+            receiver
+                .await
+                .unwrap_or_else(|_| Err(Error::Thread("the detection thread ended without a result".into())))
+        }
+    }
+
     /// Like [`Detector::detect`], and also returns where the time went and how many candidates each stage kept.
     pub fn detect_timed(&self, image: &RgbImage) -> Result<(Vec<Face>, StageTimings)> {
         let (width, height) = image.dimensions();
@@ -222,7 +251,7 @@ impl Detector {
             height,
             rgb: image.as_raw(),
         };
-        let (candidates, timings) = cascade::detect(self.backend.as_ref(), view, &self.options)?;
+        let (candidates, timings) = cascade::detect(self.inner.backend.as_ref(), view, &self.inner.options)?;
         let faces = candidates.iter().map(|c| self.to_face(c, width, height)).collect();
         Ok((faces, timings))
     }
@@ -230,7 +259,7 @@ impl Detector {
     /// `limit_bboxes` (when `fit_to_image`): x to [0, W−1], y to [0, H−1]; then corners to x, y, w, h.
     fn to_face(&self, c: &Candidate, width: u32, height: u32) -> Face {
         let (mut x1, mut y1, mut x2, mut y2) = (c.x1, c.y1, c.x2, c.y2);
-        if self.options.fit_to_image {
+        if self.inner.options.fit_to_image {
             let (max_x, max_y) = (f64::from(width) - 1.0, f64::from(height) - 1.0);
             x1 = x1.clamp(0.0, max_x);
             x2 = x2.clamp(0.0, max_x);
@@ -263,7 +292,6 @@ impl Detector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
 
     #[test]
     fn detector_is_send_and_sync() {
@@ -302,5 +330,23 @@ mod tests {
         }
         let cpu = Detector::builder().device(Device::Cpu).build().unwrap();
         assert_eq!((cpu.device(), cpu.adapter()), (Device::Cpu, None));
+    }
+}
+
+#[cfg(test)]
+mod async_tests {
+    use super::*;
+
+    #[test]
+    fn detect_async_gives_the_same_faces_and_its_future_can_move_between_threads() {
+        fn assert_send_static<T: Send + 'static>(_: &T) {}
+        let detector = Detector::builder().device(Device::Cpu).build().unwrap();
+        let image = RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 90]));
+        let future = detector.detect_async(image.clone());
+        assert_send_static(&future);
+        assert_eq!(
+            futures::executor::block_on(future).unwrap(),
+            detector.detect(&image).unwrap()
+        );
     }
 }

@@ -80,6 +80,10 @@ pub enum Error {
     #[error("the GPU device was lost; build a new Detector to continue")]
     DeviceLost,
 
+    /// The helper thread of [`crate::Detector::detect_async`] could not run.
+    #[error("async detection: {0}")]
+    Thread(String),
+
     /// A tensor handed to the low-level network API has the wrong number of values.
     #[error("{what}: expected {expected} values, found {found}")]
     InputSize {
