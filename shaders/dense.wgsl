@@ -1,10 +1,27 @@
-// Fully connected layer with bias and optional PReLU: rows of `cin` values times an [cin, cout] matrix whose columns
-// are padded to a multiple of 4 and read as vec4. One work item computes four outputs of one row. The rows of a
-// segment start at in_off and out_off; `count` is the number of rows.
+// Fully connected layer with bias and optional PReLU: rows of `cin` values times a [cin, cout] matrix whose columns
+// are padded to a multiple of 8 and read as vec4. Each work item computes four rows × eight outputs, so every
+// input value feeds eight multiply-adds and every weight four. A segment's `count` is its number of rows.
 
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(4) var<storage, read> weights: array<vec4<f32>>;
+
+const ROWS: u32 = 4u;
+
+fn activate(v: vec4<f32>, alpha_at: u32) -> vec4<f32> {
+    if (params.prelu != 0u) {
+        return select(weights[alpha_at] * v, v, v > vec4<f32>(0.0));
+    }
+    return v;
+}
+
+fn store(at: u32, first_output: u32, v: vec4<f32>) {
+    for (var i = 0u; i < 4u; i++) {
+        if (first_output + i < params.cout) {
+            dst[at + i] = v[i];
+        }
+    }
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -13,23 +30,47 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let seg = segments[find_segment(item)];
-    let groups4 = (params.cout + 3u) / 4u;
+    let groups8 = (params.cout + 7u) / 8u;
     let r = item - seg.start;
-    let g = r % groups4;
-    let row = r / groups4;
-    let input = seg.in_off + row * params.cin;
-    var acc = vec4<f32>(0.0);
-    for (var k = 0u; k < params.cin; k++) {
-        acc = acc + src[input + k] * weights[params.w_off + k * groups4 + g];
+    let g = r % groups8;
+    let row0 = (r / groups8) * ROWS;
+    let last = seg.count - 1u;
+    let cin = params.cin;
+    // Rows past the end read the last row; their results are not stored.
+    let i0 = seg.in_off + min(row0, last) * cin;
+    let i1 = seg.in_off + min(row0 + 1u, last) * cin;
+    let i2 = seg.in_off + min(row0 + 2u, last) * cin;
+    let i3 = seg.in_off + min(row0 + 3u, last) * cin;
+    let row_vec4s = groups8 * 2u;
+    var a0 = vec4<f32>(0.0); var b0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
+    var k = params.w_off + g * 2u;
+    for (var c = 0u; c < cin; c++) {
+        let wa = weights[k];
+        let wb = weights[k + 1u];
+        k += row_vec4s;
+        let v0 = src[i0 + c];
+        let v1 = src[i1 + c];
+        let v2 = src[i2 + c];
+        let v3 = src[i3 + c];
+        a0 += v0 * wa; b0 += v0 * wb;
+        a1 += v1 * wa; b1 += v1 * wb;
+        a2 += v2 * wa; b2 += v2 * wb;
+        a3 += v3 * wa; b3 += v3 * wb;
     }
-    var v = acc + weights[params.b_off + g];
-    if (params.prelu != 0u) {
-        v = select(weights[params.a_off + g] * v, v, v > vec4<f32>(0.0));
-    }
-    let out = seg.out_off + row * params.cout + g * 4u;
-    for (var i = 0u; i < 4u; i++) {
-        if (g * 4u + i < params.cout) {
-            dst[out + i] = v[i];
+    let bias_a = weights[params.b_off + g * 2u];
+    let bias_b = weights[params.b_off + g * 2u + 1u];
+    let alpha = params.a_off + g * 2u;
+    let output = g * 8u;
+    let accs_a = array<vec4<f32>, 4>(a0, a1, a2, a3);
+    let accs_b = array<vec4<f32>, 4>(b0, b1, b2, b3);
+    for (var p = 0u; p < ROWS; p++) {
+        if (row0 + p < seg.count) {
+            let at = seg.out_off + (row0 + p) * params.cout + output;
+            store(at, output, activate(accs_a[p] + bias_a, alpha));
+            store(at + 4u, output + 4u, activate(accs_b[p] + bias_b, alpha + 1u));
         }
     }
 }

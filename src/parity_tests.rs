@@ -421,3 +421,58 @@ fn gpu_networks_match_the_package() {
         assert!(d <= TOLERANCE, "{file} {d}");
     }
 }
+
+#[test]
+fn pnet_candidates_match_cpu_on_every_level() {
+    let Some(gpu) = gpu() else { return };
+    // A real photo, so that many cells pass the threshold on several levels.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png");
+    let image = image::open(path).unwrap().to_rgb8();
+    let view = ImageView { width: image.width(), height: image.height(), rgb: image.as_raw() };
+    let levels = crate::pipeline::pyramid::pyramid_levels(image.width(), image.height(), &Default::default());
+    let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
+    let expected = cpu.begin(view).unwrap().propose(&levels, 0.6).unwrap();
+    let got = gpu.start(view).unwrap().propose(&levels, 0.6).unwrap();
+    assert_eq!(got.len(), expected.len());
+    let (mut cells, mut worst) = (0, 0.0f32);
+    for (g, e) in got.iter().zip(&expected) {
+        let key = |p: &crate::pipeline::boxes::Proposal| (p.row, p.col);
+        for p in g.iter().filter(|p| !e.iter().any(|q| key(q) == key(p))) {
+            assert!((p.score - 0.6).abs() < TOLERANCE, "GPU-only cell {p:?}");
+        }
+        for q in e.iter().filter(|q| !g.iter().any(|p| key(q) == key(p))) {
+            assert!((q.score - 0.6).abs() < TOLERANCE, "CPU-only cell {q:?}");
+        }
+        for (p, q) in g.iter().filter_map(|p| Some((p, e.iter().find(|q| key(q) == key(p))?))) {
+            worst = worst.max((p.score - q.score).abs()).max(max_diff(&p.reg, &q.reg));
+            cells += 1;
+        }
+        // Row-major order within a level, as the tie rule needs.
+        assert!(g.windows(2).all(|w| key(&w[0]) < key(&w[1])));
+    }
+    println!("P-Net candidates: {} levels, {cells} cells, max |d| {worst:.2e}", levels.len());
+    assert!(cells > 100 && worst <= TOLERANCE, "{cells} cells, {worst}");
+}
+
+#[test]
+fn twenty_thousand_rnet_candidates_run_in_chunks_without_failing() {
+    let Some(gpu) = gpu() else { return };
+    let (width, height) = (96, 80);
+    let rgb = random_image(width, height, 31);
+    let view = ImageView { width, height, rgb: &rgb };
+    let boxes = random_boxes(20_000, 32);
+    let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
+    let expected = cpu.begin(view).unwrap().refine(&boxes).unwrap();
+    let mut pass = gpu.start(view).unwrap();
+    pass.propose(&[PyramidLevel { scale: 1.0, height: 80, width: 96 }], 0.6).unwrap();
+    let got = pass.refine(&boxes).unwrap();
+    assert_eq!(got.len(), boxes.len());
+    let worst = got
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a.score - b.score).abs().max(max_diff(&a.reg, &b.reg)))
+        .fold(0.0, f32::max);
+    println!("R-Net on 20000 crops: max |d| {worst:.2e}");
+    assert!(worst <= TOLERANCE, "{worst}");
+}
+

@@ -70,10 +70,15 @@ pub(crate) struct GpuNet {
     weight_bytes: u64,
 }
 
-/// Appends `rows` rows of `cout` values, each padded with zeros to a multiple of 4; returns the vec4 offset.
+/// Output channels of one work item of the conv and dense kernels (two vec4); weights are padded to it.
+const CHANNELS: usize = 8;
+/// Output pixels (conv) or rows (dense) of one work item.
+const BLOCK: usize = 4;
+
+/// Appends rows of `cout` values, each padded with zeros to a multiple of [`CHANNELS`]; returns the vec4 offset.
 fn push_padded(data: &mut Vec<f32>, values: &[f32], cout: usize) -> u32 {
     let offset = (data.len() / 4) as u32;
-    let padded = cout.next_multiple_of(4);
+    let padded = cout.next_multiple_of(CHANNELS);
     for row in values.chunks(cout) {
         data.extend_from_slice(row);
         data.resize(data.len() + padded - row.len(), 0.0);
@@ -216,15 +221,15 @@ impl GpuNet {
     }
 
     fn record_layer(&self, plan: &mut Plan, layer: &GpuLayer, input: &[Part], output: &[Part], src: &View, dst: &View) {
-        let groups4 = layer.cout.div_ceil(4);
+        let groups = layer.cout.div_ceil(CHANNELS);
         let mut start = 0usize;
         let segments: Vec<Segment> = input
             .iter()
             .zip(output)
             .map(|(i, o)| {
                 let items = match layer.op {
-                    Op::Conv { .. } => o.count * o.h * o.w * groups4,
-                    Op::Dense => o.count * groups4,
+                    Op::Conv { .. } => o.count * o.h * o.w.div_ceil(BLOCK) * groups,
+                    Op::Dense => o.count.div_ceil(BLOCK) * groups,
                     Op::Pool { .. } => o.floats(),
                 };
                 let (a, b) = match layer.op {
