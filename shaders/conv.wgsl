@@ -1,7 +1,8 @@
 // Valid, stride-1 convolution with bias and optional per-channel PReLU fused, over NHWC tensors packed by segment.
-// Weights are HWIO with the output channels padded to a multiple of 8. Each work item computes a block of four
+// Weights are HWIO with the output channels padded to a multiple of 8. Each invocation computes a block of four
 // neighbouring output pixels × eight output channels: every input value it loads feeds eight multiply-adds and
-// every weight four, which is what makes the kernel fast on GPUs and on software rasterisers alike.
+// every weight four. A workgroup works on one group of eight channels (`total`, `start` count workgroups), so the
+// weight reads are uniform across it: one load serves all its invocations.
 
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
@@ -25,17 +26,24 @@ fn store(at: u32, first_channel: u32, v: vec4<f32>) {
 }
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let item = flat_index(gid, groups);
-    if (item >= params.total) {
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let workgroup = wid.x + wid.y * groups.x;
+    if (workgroup >= params.total) {
         return;
     }
-    let seg = segments[find_segment(item)];
+    let seg = segments[find_segment(workgroup)];
     let groups8 = (params.cout + 7u) / 8u;
     let blocks = (seg.out_w + PIXELS - 1u) / PIXELS;
-    var r = item - seg.start;
-    let g = r % groups8;
-    r = r / groups8;
+    let local = workgroup - seg.start;
+    let g = local % groups8;
+    var r = (local / groups8) * WORKGROUP + lane;
+    if (r >= seg.count * seg.out_h * blocks) {
+        return;
+    }
     let x0 = (r % blocks) * PIXELS;
     r = r / blocks;
     let y = r % seg.out_h;

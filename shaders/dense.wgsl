@@ -1,6 +1,7 @@
 // Fully connected layer with bias and optional PReLU: rows of `cin` values times a [cin, cout] matrix whose columns
-// are padded to a multiple of 8 and read as vec4. Each work item computes four rows × eight outputs, so every
-// input value feeds eight multiply-adds and every weight four. A segment's `count` is its number of rows.
+// are padded to a multiple of 8 and read as vec4. Each invocation computes four rows × eight outputs, so every
+// input value feeds eight multiply-adds and every weight four. A workgroup works on one group of eight outputs
+// (`total`, `start` count workgroups), so its weight reads are uniform. A segment's `count` is its number of rows.
 
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
@@ -24,16 +25,23 @@ fn store(at: u32, first_output: u32, v: vec4<f32>) {
 }
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let item = flat_index(gid, groups);
-    if (item >= params.total) {
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let workgroup = wid.x + wid.y * groups.x;
+    if (workgroup >= params.total) {
         return;
     }
-    let seg = segments[find_segment(item)];
+    let seg = segments[find_segment(workgroup)];
     let groups8 = (params.cout + 7u) / 8u;
-    let r = item - seg.start;
-    let g = r % groups8;
-    let row0 = (r / groups8) * ROWS;
+    let local = workgroup - seg.start;
+    let g = local % groups8;
+    let row0 = ((local / groups8) * WORKGROUP + lane) * ROWS;
+    if (row0 >= seg.count) {
+        return;
+    }
     let last = seg.count - 1u;
     let cin = params.cin;
     // Rows past the end read the last row; their results are not stored.

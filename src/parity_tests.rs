@@ -428,7 +428,11 @@ fn pnet_candidates_match_cpu_on_every_level() {
     // A real photo, so that many cells pass the threshold on several levels.
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png");
     let image = image::open(path).unwrap().to_rgb8();
-    let view = ImageView { width: image.width(), height: image.height(), rgb: image.as_raw() };
+    let view = ImageView {
+        width: image.width(),
+        height: image.height(),
+        rgb: image.as_raw(),
+    };
     let levels = crate::pipeline::pyramid::pyramid_levels(image.width(), image.height(), &Default::default());
     let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
     let expected = cpu.begin(view).unwrap().propose(&levels, 0.6).unwrap();
@@ -450,7 +454,10 @@ fn pnet_candidates_match_cpu_on_every_level() {
         // Row-major order within a level, as the tie rule needs.
         assert!(g.windows(2).all(|w| key(&w[0]) < key(&w[1])));
     }
-    println!("P-Net candidates: {} levels, {cells} cells, max |d| {worst:.2e}", levels.len());
+    println!(
+        "P-Net candidates: {} levels, {cells} cells, max |d| {worst:.2e}",
+        levels.len()
+    );
     assert!(cells > 100 && worst <= TOLERANCE, "{cells} cells, {worst}");
 }
 
@@ -459,12 +466,24 @@ fn twenty_thousand_rnet_candidates_run_in_chunks_without_failing() {
     let Some(gpu) = gpu() else { return };
     let (width, height) = (96, 80);
     let rgb = random_image(width, height, 31);
-    let view = ImageView { width, height, rgb: &rgb };
+    let view = ImageView {
+        width,
+        height,
+        rgb: &rgb,
+    };
     let boxes = random_boxes(20_000, 32);
     let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
     let expected = cpu.begin(view).unwrap().refine(&boxes).unwrap();
     let mut pass = gpu.start(view).unwrap();
-    pass.propose(&[PyramidLevel { scale: 1.0, height: 80, width: 96 }], 0.6).unwrap();
+    pass.propose(
+        &[PyramidLevel {
+            scale: 1.0,
+            height: 80,
+            width: 96,
+        }],
+        0.6,
+    )
+    .unwrap();
     let got = pass.refine(&boxes).unwrap();
     assert_eq!(got.len(), boxes.len());
     let worst = got
@@ -475,4 +494,3 @@ fn twenty_thousand_rnet_candidates_run_in_chunks_without_failing() {
     println!("R-Net on 20000 crops: max |d| {worst:.2e}");
     assert!(worst <= TOLERANCE, "{worst}");
 }
-

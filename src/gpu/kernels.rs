@@ -12,6 +12,9 @@ use crate::error::{Error, Result};
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
+/// Invocations per workgroup, as every shader declares it (`@workgroup_size`).
+pub(crate) const WORKGROUP_SIZE: u32 = 64;
+
 /// The kernels, one WGSL file each (prefixed with `shaders/common.wgsl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Kernel {
@@ -53,6 +56,12 @@ impl Kernel {
     /// The full WGSL source of the kernel.
     pub fn source(self) -> String {
         format!("{COMMON}\n{}", self.body())
+    }
+
+    /// Whether `Params::total` counts workgroups rather than invocations (the kernels that give each workgroup
+    /// one channel group, so that its weight reads are uniform).
+    fn counts_workgroups(self) -> bool {
+        matches!(self, Kernel::Conv | Kernel::Dense)
     }
 
     /// Which of the bindings 2 (input), 3 (output) and 4 (weights or tables) the kernel declares.
@@ -271,7 +280,11 @@ impl Plan {
                         layout: &pipeline.get_bind_group_layout(0),
                         entries: &entries,
                     });
-                    let groups = step.params.total.div_ceil(64);
+                    let groups = if step.kernel.counts_workgroups() {
+                        step.params.total
+                    } else {
+                        step.params.total.div_ceil(WORKGROUP_SIZE)
+                    };
                     let x = groups.min(max_groups);
                     let y = groups.div_ceil(x);
                     if y > max_groups {

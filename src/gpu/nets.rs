@@ -2,7 +2,7 @@
 //! kernels), and the recording of a network's layers over a packed, multi-segment tensor.
 
 use super::context::GpuContext;
-use super::kernels::{Kernel, Params, Plan, Segment, View};
+use super::kernels::{Kernel, Params, Plan, Segment, View, WORKGROUP_SIZE};
 use crate::netdef::{pool_geometry, Layer, Padding};
 
 /// A packed tensor's part: `count` images of `h`×`w`×`c` floats starting at float `offset`.
@@ -228,8 +228,9 @@ impl GpuNet {
             .zip(output)
             .map(|(i, o)| {
                 let items = match layer.op {
-                    Op::Conv { .. } => o.count * o.h * o.w.div_ceil(BLOCK) * groups,
-                    Op::Dense => o.count.div_ceil(BLOCK) * groups,
+                    // Conv and dense count workgroups: one channel group each, WORKGROUP_SIZE blocks.
+                    Op::Conv { .. } => (o.count * o.h * o.w.div_ceil(BLOCK)).div_ceil(WORKGROUP_SIZE as usize) * groups,
+                    Op::Dense => o.count.div_ceil(BLOCK).div_ceil(WORKGROUP_SIZE as usize) * groups,
                     Op::Pool { .. } => o.floats(),
                 };
                 let (a, b) = match layer.op {
