@@ -494,3 +494,38 @@ fn twenty_thousand_rnet_candidates_run_in_chunks_without_failing() {
     println!("R-Net on 20000 crops: max |d| {worst:.2e}");
     assert!(worst <= TOLERANCE, "{worst}");
 }
+
+/// Not a check: prints each layer's GPU and CPU time on the 640×480 bench image's shapes (the GPU figure includes
+/// the upload of the input and the readback of the output). `cargo test --release --lib profile_layers --
+/// --ignored --nocapture`.
+#[test]
+#[ignore]
+fn profile_layers() {
+    let Some(gpu) = gpu() else { return };
+    let weights = Weights::embedded().unwrap();
+    for (name, layers, shape) in [
+        ("pnet", netdef::pnet(&weights), [1usize, 288, 384, 3]),
+        ("rnet", netdef::rnet(&weights), [315, 24, 24, 3]),
+        ("onet", netdef::onet(&weights), [36, 48, 48, 3]),
+    ] {
+        let mut c = shape[3];
+        let (mut h, mut w, n) = (shape[1], shape[2], shape[0]);
+        for (i, layer) in layers.iter().enumerate() {
+            let input = values(n * h * w * c, 1, -1.0, 1.0);
+            let one = std::slice::from_ref(layer);
+            gpu.run_layers(one, &input, [n, h, w, c]).unwrap();
+            let t = std::time::Instant::now();
+            let out = gpu.run_layers(one, &input, [n, h, w, c]).unwrap();
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            let t = std::time::Instant::now();
+            let cpu = cpu_layer(layer, Tensor::from_vec(n, h, w, c, input.clone()));
+            let cms = t.elapsed().as_secs_f64() * 1e3;
+            println!(
+                "{name} layer {i}: in {n}x{h}x{w}x{c} -> {}x{}x{} gpu {ms:.1} ms cpu {cms:.1} ms",
+                cpu.h, cpu.w, cpu.c
+            );
+            assert_eq!(out.len(), cpu.data.len());
+            (h, w, c) = (cpu.h, cpu.w, cpu.c);
+        }
+    }
+}
