@@ -3,26 +3,7 @@
 // input value feeds eight multiply-adds and every weight four. A workgroup works on one group of eight outputs
 // (`total`, `start` count workgroups), so its weight reads are uniform. A segment's `count` is its number of rows.
 
-@group(0) @binding(2) var<storage, read> src: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(4) var<storage, read> weights: array<vec4<f32>>;
-
 const ROWS: u32 = 4u;
-
-fn activate(v: vec4<f32>, alpha_at: u32) -> vec4<f32> {
-    if (params.prelu != 0u) {
-        return select(weights[alpha_at] * v, v, v > vec4<f32>(0.0));
-    }
-    return v;
-}
-
-fn store(at: u32, first_output: u32, v: vec4<f32>) {
-    for (var i = 0u; i < 4u; i++) {
-        if (first_output + i < params.cout) {
-            dst[at + i] = v[i];
-        }
-    }
-}
 
 @compute @workgroup_size(64)
 fn main(

@@ -6,7 +6,8 @@ use std::sync::OnceLock;
 
 use crate::backend::{Backend, ImageView, Pass};
 use crate::cpu::crop::crop_and_resize;
-use crate::cpu::layers::{face_probability, max_pool, Conv, Dense};
+use crate::cpu::layers::face_probability;
+use crate::cpu::nets::{cpu_layers, forward};
 use crate::cpu::resize::resize_area;
 use crate::cpu::tensor::Tensor;
 use crate::cpu::{CpuBackend, CpuNets};
@@ -70,43 +71,7 @@ fn conv_layer(kh: usize, kw: usize, cin: usize, cout: usize, prelu: bool, seed: 
 }
 
 fn cpu_layer(layer: &Layer, x: Tensor) -> Tensor {
-    match layer.clone() {
-        Layer::Conv {
-            kh,
-            kw,
-            cin,
-            cout,
-            kernel,
-            bias,
-            alpha,
-        } => Conv {
-            kh,
-            kw,
-            cin,
-            cout,
-            kernel,
-            bias,
-            alpha,
-        }
-        .forward(&x),
-        Layer::Pool { size, stride, padding } => max_pool(&x, size, stride, padding),
-        Layer::Dense {
-            cin,
-            cout,
-            kernel,
-            bias,
-            alpha,
-        } => {
-            let dense = Dense {
-                input: cin,
-                output: cout,
-                kernel,
-                bias,
-                alpha,
-            };
-            Tensor::from_vec(x.n, 1, 1, cout, dense.forward(&x.data))
-        }
-    }
+    forward(&cpu_layers(vec![layer.clone()]), x)
 }
 
 fn check_layer(gpu: &GpuBackend, layer: Layer, shape: [usize; 4], seed: u64) -> f32 {

@@ -47,7 +47,7 @@ pub struct OnetOutput {
 
 /// One layer ready for the CPU kernels.
 #[derive(Clone, Debug)]
-enum CpuLayer {
+pub(crate) enum CpuLayer {
     Conv(Conv),
     Pool {
         size: usize,
@@ -57,7 +57,7 @@ enum CpuLayer {
     Dense(Dense),
 }
 
-fn cpu_layers(layers: Vec<Layer>) -> Vec<CpuLayer> {
+pub(crate) fn cpu_layers(layers: Vec<Layer>) -> Vec<CpuLayer> {
     layers
         .into_iter()
         .map(|layer| match layer {
@@ -97,7 +97,7 @@ fn cpu_layers(layers: Vec<Layer>) -> Vec<CpuLayer> {
 }
 
 /// Runs `layers` on an NHWC batch; a dense layer leaves `n` rows of its width, as an n×1×1×width tensor.
-fn forward(layers: &[CpuLayer], x: Tensor) -> Tensor {
+pub(crate) fn forward(layers: &[CpuLayer], x: Tensor) -> Tensor {
     layers.iter().fold(x, |x, layer| match layer {
         CpuLayer::Conv(conv) => conv.forward(&x),
         CpuLayer::Pool { size, stride, padding } => max_pool(&x, *size, *stride, *padding),

@@ -11,6 +11,7 @@ use super::context::GpuContext;
 use crate::error::{Error, Result};
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
+const LAYER_EPILOGUE: &str = include_str!("../../shaders/layer_epilogue.wgsl");
 
 /// Invocations per workgroup, as every shader declares it (`@workgroup_size`).
 pub(crate) const WORKGROUP_SIZE: u32 = 64;
@@ -55,7 +56,12 @@ impl Kernel {
 
     /// The full WGSL source of the kernel.
     pub fn source(self) -> String {
-        format!("{COMMON}\n{}", self.body())
+        let epilogue = if matches!(self, Kernel::Conv | Kernel::Dense) {
+            LAYER_EPILOGUE
+        } else {
+            ""
+        };
+        format!("{COMMON}\n{epilogue}\n{}", self.body())
     }
 
     /// Whether `Params::total` counts workgroups rather than invocations (the kernels that give each workgroup

@@ -20,7 +20,7 @@ use crate::pipeline::pyramid::{area_normaliser, AreaTaps, PyramidLevel};
 use crate::weights::Weights;
 use buffers::BufferPool;
 use kernels::{Kernels, Params, Plan, Segment, View};
-use nets::{total_floats, GpuNet, Part};
+use nets::{level_parts, total_floats, GpuNet, Part};
 
 const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE;
 const READBACK: wgpu::BufferUsages = wgpu::BufferUsages::MAP_READ;
@@ -151,22 +151,7 @@ impl GpuPass<'_> {
         let limit = self.gpu.max_binding_floats();
         let per_level: Vec<usize> = levels
             .iter()
-            .map(|l| {
-                let part = [Part {
-                    count: 1,
-                    h: l.height,
-                    w: l.width,
-                    c: 3,
-                    offset: 0,
-                }];
-                let shapes = self.gpu.pnet.shapes(&part);
-                shapes
-                    .iter()
-                    .map(|s| total_floats(s))
-                    .max()
-                    .unwrap_or(0)
-                    .max(part[0].floats())
-            })
+            .map(|l| self.gpu.pnet.largest_floats(&level_parts(std::slice::from_ref(l))))
             .collect();
         let mut groups = Vec::new();
         let (mut start, mut sum) = (0, 0);
@@ -343,16 +328,7 @@ impl GpuPass<'_> {
 
         let groups = self.level_groups(levels)?;
         let group_floats = |range: &std::ops::Range<usize>, layer: Option<usize>| -> usize {
-            let parts: Vec<Part> = levels[range.clone()]
-                .iter()
-                .map(|l| Part {
-                    count: 1,
-                    h: l.height,
-                    w: l.width,
-                    c: 3,
-                    offset: 0,
-                })
-                .collect();
+            let parts = level_parts(&levels[range.clone()]);
             match layer {
                 None => total_floats(&parts),
                 Some(i) => total_floats(&self.gpu.pnet.shapes(&parts)[i]),
@@ -376,23 +352,7 @@ impl GpuPass<'_> {
         ctx.queue.write_buffer(&candidates.buffer, 0, bytemuck::bytes_of(&0u32));
 
         for group in groups {
-            let parts: Vec<Part> = {
-                let mut offset = 0;
-                levels[group.clone()]
-                    .iter()
-                    .map(|l| {
-                        let p = Part {
-                            count: 1,
-                            h: l.height,
-                            w: l.width,
-                            c: 3,
-                            offset,
-                        };
-                        offset += p.floats();
-                        p
-                    })
-                    .collect()
-            };
+            let parts = level_parts(&levels[group.clone()]);
             self.record_resize(&mut plan, &parts, &offsets[group.clone()], [&image, &pyramid, &taps]);
             let maps = self
                 .gpu
@@ -457,13 +417,7 @@ impl GpuPass<'_> {
             c: 3,
             offset: 0,
         }];
-        let per_crop = net
-            .shapes(&one)
-            .iter()
-            .map(|s| total_floats(s))
-            .max()
-            .unwrap_or(0)
-            .max(one[0].floats());
+        let per_crop = net.largest_floats(&one);
         let chunk = (gpu.max_binding_floats() / per_crop)
             .clamp(1, gpu.chunk_cap.max(1))
             .min(n);
@@ -582,14 +536,8 @@ impl GpuBackend {
             c,
             offset: 0,
         }];
-        let shapes = net.shapes(&parts);
-        let largest = shapes
-            .iter()
-            .map(|s| total_floats(s))
-            .max()
-            .unwrap_or(0)
-            .max(input.len());
-        let out_floats = shapes.last().map_or(0, |s| total_floats(s));
+        let largest = net.largest_floats(&parts);
+        let out_floats = net.shapes(&parts).last().map_or(0, |s| total_floats(s));
         let mut pool = self.lock_pool();
         let mut view = |name: &'static str, floats: usize, usage| {
             View::new(
@@ -620,24 +568,11 @@ impl GpuBackend {
         let mut plan = Plan::default();
         let normalized = pass.record_normalize(&mut plan);
         let (taps, offsets) = pass.upload_taps(levels);
-        let mut offset = 0;
-        let parts: Vec<Part> = levels
-            .iter()
-            .map(|l| {
-                let p = Part {
-                    count: 1,
-                    h: l.height,
-                    w: l.width,
-                    c: 3,
-                    offset,
-                };
-                offset += p.floats();
-                p
-            })
-            .collect();
-        let pyramid = pass.buffer("pyramid", offset, STORAGE);
+        let parts = level_parts(levels);
+        let floats = total_floats(&parts);
+        let pyramid = pass.buffer("pyramid", floats, STORAGE);
         pass.record_resize(&mut plan, &parts, &offsets, [&normalized, &pyramid, &taps]);
-        pass.finish_and_read(plan, &pyramid, offset)
+        pass.finish_and_read(plan, &pyramid, floats)
     }
 
     /// The `size`² crops of `boxes` from `image`.

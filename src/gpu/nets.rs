@@ -4,6 +4,7 @@
 use super::context::GpuContext;
 use super::kernels::{Kernel, Params, Plan, Segment, View, WORKGROUP_SIZE};
 use crate::netdef::{pool_geometry, Layer, Padding};
+use crate::pipeline::pyramid::PyramidLevel;
 
 /// A packed tensor's part: `count` images of `h`×`w`×`c` floats starting at float `offset`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,6 +32,11 @@ fn packed(shapes: impl Iterator<Item = (usize, usize, usize, usize)>) -> Vec<Par
             part
         })
         .collect()
+}
+
+/// Pyramid levels (RGB) packed one after the other.
+pub(crate) fn level_parts(levels: &[PyramidLevel]) -> Vec<Part> {
+    packed(levels.iter().map(|l| (1, l.height, l.width, 3)))
 }
 
 pub(crate) fn total_floats(parts: &[Part]) -> usize {
@@ -156,6 +162,14 @@ impl GpuNet {
 
     pub fn layer_count(&self) -> usize {
         self.layers.len()
+    }
+
+    /// The most floats any tensor holds while the net runs on `parts`, its input included.
+    pub fn largest_floats(&self, parts: &[Part]) -> usize {
+        self.shapes(parts)
+            .iter()
+            .map(|s| total_floats(s))
+            .fold(total_floats(parts), usize::max)
     }
 
     /// The parts after each layer, for inputs `parts` (3 channels).
