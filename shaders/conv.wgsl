@@ -32,33 +32,54 @@ fn main(
 
     let row_vec4s = groups8 * 2u;
     let cin = params.cin;
-    // Pixels past the right edge read the last column; their results are not stored.
-    let last = seg.out_w - 1u;
+    // A sliding window over the input row: the four pixels' windows for kx = 0, 1, 2 start in columns x0 .. x0 + 2,
+    // so 4 + kw − 1 input values serve all 4·kw taps (kernels up to 3 wide: all of MTCNN's). Columns past the
+    // right edge are clamped; they only feed pixels whose results are not stored.
+    let in_last = seg.in_w - 1u;
+    let kx_stride = cin * row_vec4s;
     var a0 = vec4<f32>(0.0); var b0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0);
     var a3 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
     for (var ky = 0u; ky < params.kh; ky++) {
-        let row = (n * seg.in_h + y + ky) * seg.in_w;
-        for (var kx = 0u; kx < params.kw; kx++) {
-            let i0 = seg.in_off + (row + min(x0, last) + kx) * cin;
-            let i1 = seg.in_off + (row + min(x0 + 1u, last) + kx) * cin;
-            let i2 = seg.in_off + (row + min(x0 + 2u, last) + kx) * cin;
-            let i3 = seg.in_off + (row + min(x0 + 3u, last) + kx) * cin;
-            var k = params.w_off + (ky * params.kw + kx) * cin * row_vec4s + g * 2u;
-            for (var c = 0u; c < cin; c++) {
-                let wa = weights[k];
-                let wb = weights[k + 1u];
-                k += row_vec4s;
-                let v0 = src[i0 + c];
-                let v1 = src[i1 + c];
-                let v2 = src[i2 + c];
-                let v3 = src[i3 + c];
-                a0 += v0 * wa; b0 += v0 * wb;
-                a1 += v1 * wa; b1 += v1 * wb;
-                a2 += v2 * wa; b2 += v2 * wb;
-                a3 += v3 * wa; b3 += v3 * wb;
+        let row = seg.in_off + (n * seg.in_h + y + ky) * seg.in_w * cin;
+        let c0 = row + min(x0, in_last) * cin;
+        let c1 = row + min(x0 + 1u, in_last) * cin;
+        let c2 = row + min(x0 + 2u, in_last) * cin;
+        let c3 = row + min(x0 + 3u, in_last) * cin;
+        let c4 = row + min(x0 + 4u, in_last) * cin;
+        let c5 = row + min(x0 + 5u, in_last) * cin;
+        var k = params.w_off + ky * params.kw * kx_stride + g * 2u;
+        for (var c = 0u; c < cin; c++) {
+            let v0 = src[c0 + c];
+            let v1 = src[c1 + c];
+            let v2 = src[c2 + c];
+            let v3 = src[c3 + c];
+            var wa = weights[k];
+            var wb = weights[k + 1u];
+            a0 += v0 * wa; b0 += v0 * wb;
+            a1 += v1 * wa; b1 += v1 * wb;
+            a2 += v2 * wa; b2 += v2 * wb;
+            a3 += v3 * wa; b3 += v3 * wb;
+            if (params.kw > 1u) {
+                let v4 = src[c4 + c];
+                wa = weights[k + kx_stride];
+                wb = weights[k + kx_stride + 1u];
+                a0 += v1 * wa; b0 += v1 * wb;
+                a1 += v2 * wa; b1 += v2 * wb;
+                a2 += v3 * wa; b2 += v3 * wb;
+                a3 += v4 * wa; b3 += v4 * wb;
+                if (params.kw > 2u) {
+                    let v5 = src[c5 + c];
+                    wa = weights[k + 2u * kx_stride];
+                    wb = weights[k + 2u * kx_stride + 1u];
+                    a0 += v2 * wa; b0 += v2 * wb;
+                    a1 += v3 * wa; b1 += v3 * wb;
+                    a2 += v4 * wa; b2 += v4 * wb;
+                    a3 += v5 * wa; b3 += v5 * wb;
+                }
             }
+            k += row_vec4s;
         }
     }
     let bias_a = weights[params.b_off + g * 2u];
