@@ -494,3 +494,26 @@ fn profile_layers() {
         }
     }
 }
+
+#[test]
+fn levels_split_into_groups_under_a_small_binding_limit_give_the_same_candidates() {
+    let Some(shared) = gpu() else { return };
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png");
+    let image = image::open(path).unwrap().to_rgb8();
+    let view = ImageView {
+        width: image.width(),
+        height: image.height(),
+        rgb: image.as_raw(),
+    };
+    let levels = crate::pipeline::pyramid::pyramid_levels(image.width(), image.height(), &Default::default());
+    let expected = shared.start(view).unwrap().propose(&levels, 0.6).unwrap();
+    // Level 0's conv1 output (305·305·10 floats) is the largest tensor: a limit just above it puts level 0 in a
+    // group of its own and the other nine in a second one, instead of all ten in one.
+    let mut gpu = GpuBackend::new(GpuContext::any_adapter().unwrap(), &Weights::embedded().unwrap()).unwrap();
+    gpu.binding_cap = 305 * 305 * 10 + 1000;
+    let groups = gpu.start(view).unwrap().level_groups(&levels).unwrap().len();
+    assert_eq!(groups, 2);
+    let got = gpu.start(view).unwrap().propose(&levels, 0.6).unwrap();
+    assert_eq!(got, expected);
+    assert!(expected.iter().map(Vec::len).sum::<usize>() > 100);
+}

@@ -42,6 +42,8 @@ pub(crate) struct GpuBackend {
     pool: Mutex<BufferPool>,
     /// Crops per chunk at most (tests lower it to cross chunk boundaries with few crops).
     pub(crate) chunk_cap: usize,
+    /// Floats one binding may hold at most, below the adapter's limit (tests lower it to force level groups).
+    pub(crate) binding_cap: usize,
 }
 
 impl GpuBackend {
@@ -62,6 +64,7 @@ impl GpuBackend {
             onet,
             pool: Mutex::default(),
             chunk_cap: MAX_CHUNK,
+            binding_cap: usize::MAX,
         })
     }
 
@@ -81,7 +84,7 @@ impl GpuBackend {
             .limits
             .max_storage_buffer_binding_size
             .min(self.ctx.limits.max_buffer_size);
-        (bytes / 4) as usize
+        ((bytes / 4) as usize).min(self.binding_cap)
     }
 }
 
@@ -147,7 +150,7 @@ impl GpuPass<'_> {
 
     /// Splits levels into groups whose tensors each fit one storage binding. Usually one group: all levels go
     /// through one dispatch per layer.
-    fn level_groups(&self, levels: &[PyramidLevel]) -> Result<Vec<std::ops::Range<usize>>> {
+    pub(crate) fn level_groups(&self, levels: &[PyramidLevel]) -> Result<Vec<std::ops::Range<usize>>> {
         let limit = self.gpu.max_binding_floats();
         let per_level: Vec<usize> = levels
             .iter()
