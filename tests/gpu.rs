@@ -178,3 +178,31 @@ fn a_shared_device_works_and_a_lost_device_is_an_error() {
     let fresh = gpu_detector(true).unwrap();
     assert_eq!(fresh.detect(&astronaut()).unwrap().len(), 1);
 }
+
+#[test]
+fn odd_and_tiny_images_work_on_the_gpu() {
+    let Some(gpu) = gpu_detector(true) else { return };
+    let cpu = Detector::builder().device(Device::Cpu).build().unwrap();
+    let pattern = |w, h| {
+        image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x * 7 % 251) as u8, (y * 13 % 256) as u8, ((x ^ y) % 256) as u8])
+        })
+    };
+    for (w, h) in [
+        (0, 0),
+        (1, 1),
+        (11, 11),
+        (12, 12),
+        (13, 13),
+        (1, 10000),
+        (3000, 24),
+        (24, 1500),
+        (320, 240),
+    ] {
+        let image = pattern(w, h);
+        let (g, c) = (gpu.detect(&image).unwrap(), cpu.detect(&image).unwrap());
+        assert_eq!(g.len(), c.len(), "{w}x{h}");
+    }
+    let grey = image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128]));
+    assert!(gpu.detect(&grey).unwrap().is_empty());
+}

@@ -112,8 +112,10 @@ impl GpuBackend {
         let mut pool = self.lock_pool();
         let mut bytes = image.rgb.to_vec();
         bytes.resize(bytes.len().next_multiple_of(4).max(4), 0);
-        let rgb = pool.get(&self.ctx, "rgb", bytes.len() as u64, STORAGE);
-        self.ctx.scoped(|| self.ctx.queue.write_buffer(&rgb, 0, &bytes))?;
+        self.ctx.scoped(|| {
+            let rgb = pool.get(&self.ctx, "rgb", bytes.len() as u64, STORAGE);
+            self.ctx.queue.write_buffer(&rgb, 0, &bytes);
+        })?;
         Ok(GpuPass {
             gpu: self,
             pool,
@@ -133,6 +135,12 @@ pub(crate) struct GpuPass<'a> {
 }
 
 impl GpuPass<'_> {
+    /// Runs a stage inside error scopes, so that buffer creation and uploads are covered as well as the dispatches.
+    fn scoped<T>(&mut self, stage: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let gpu = self.gpu;
+        gpu.ctx.scoped(|| stage(self))?
+    }
+
     fn buffer(&mut self, name: &'static str, floats: usize, usage: wgpu::BufferUsages) -> View {
         let bytes = (floats * 4) as u64;
         View::new(&self.pool.get(&self.gpu.ctx, name, bytes, usage), bytes)
@@ -470,11 +478,11 @@ impl Pass for GpuPass<'_> {
     fn propose(&mut self, levels: &[PyramidLevel], threshold: f32) -> Result<Vec<Vec<Proposal>>> {
         let cells: usize = levels.iter().map(|l| l.pnet_map_size().0 * l.pnet_map_size().1).sum();
         let mut slots = cells.min(CANDIDATE_SLOTS);
-        let (mut count, mut words) = self.run_pnet(levels, threshold, slots)?;
+        let (mut count, mut words) = self.scoped(|pass| pass.run_pnet(levels, threshold, slots))?;
         if count > slots {
             // More cells passed than were reserved: run the stage again with room for all of them.
             slots = count;
-            (count, words) = self.run_pnet(levels, threshold, slots)?;
+            (count, words) = self.scoped(|pass| pass.run_pnet(levels, threshold, slots))?;
         }
         let mut records: Vec<&[u32]> = words
             .get(1..1 + count * RECORD)
@@ -498,7 +506,7 @@ impl Pass for GpuPass<'_> {
     }
 
     fn refine(&mut self, boxes: &[CropBox]) -> Result<Vec<Refinement>> {
-        let rows = self.run_crops(boxes, 24, Net::R, RNET_HEADS)?;
+        let rows = self.scoped(|pass| pass.run_crops(boxes, 24, Net::R, RNET_HEADS))?;
         Ok(rows
             .chunks_exact(RNET_HEADS)
             .map(|o| Refinement {
@@ -509,7 +517,7 @@ impl Pass for GpuPass<'_> {
     }
 
     fn landmark(&mut self, boxes: &[CropBox]) -> Result<Vec<Landmarking>> {
-        let rows = self.run_crops(boxes, 48, Net::O, ONET_HEADS)?;
+        let rows = self.scoped(|pass| pass.run_crops(boxes, 48, Net::O, ONET_HEADS))?;
         Ok(rows
             .chunks_exact(ONET_HEADS)
             .map(|o| {
