@@ -139,26 +139,36 @@ impl DetectorBuilder {
             None => Weights::embedded()?,
         };
         let requested = self.options.device;
-        let context = match (requested, self.shared) {
+        let gpu = match (requested, self.shared) {
             (Device::Cpu, _) => None,
-            (_, Some((device, queue))) => Some(GpuContext::with_device(device, queue, "shared wgpu device".into())),
-            (Device::Gpu, None) => Some(GpuContext::any_adapter()?),
-            (Device::Auto, None) => match GpuContext::hardware_adapter()? {
-                Ok(context) => Some(context),
-                Err(reason) => {
-                    log_auto_choice(&format!("device auto: using the CPU ({reason})"));
-                    None
-                }
-            },
-        };
-        let (device, adapter, backend): (Device, Option<String>, Box<dyn Backend>) = match context {
-            Some(context) => {
-                let gpu = GpuBackend::new(context, &weights)?;
-                if requested == Device::Auto {
-                    log_auto_choice(&format!("device auto: using the GPU, {}", gpu.description()));
-                }
-                (Device::Gpu, Some(gpu.description().to_string()), Box::new(gpu))
+            (_, Some((device, queue))) => {
+                let context = GpuContext::with_device(device, queue, "shared wgpu device".into());
+                Some(GpuBackend::new(context, &weights)?)
             }
+            (Device::Gpu, None) => Some(GpuBackend::new(GpuContext::any_adapter()?, &weights)?),
+            // Auto never fails for want of a GPU: whatever goes wrong there, the CPU path serves.
+            (Device::Auto, None) => {
+                match GpuContext::hardware_adapter().and_then(|found| match found {
+                    Ok(context) => GpuBackend::new(context, &weights).map(Ok),
+                    Err(reason) => Ok(Err(reason)),
+                }) {
+                    Ok(Ok(gpu)) => {
+                        log_auto_choice(&format!("device auto: using the GPU, {}", gpu.description()));
+                        Some(gpu)
+                    }
+                    Ok(Err(reason)) => {
+                        log_auto_choice(&format!("device auto: using the CPU ({reason})"));
+                        None
+                    }
+                    Err(e) => {
+                        log_auto_choice(&format!("device auto: using the CPU (the GPU failed to start: {e})"));
+                        None
+                    }
+                }
+            }
+        };
+        let (device, adapter, backend): (Device, Option<String>, Box<dyn Backend>) = match gpu {
+            Some(gpu) => (Device::Gpu, Some(gpu.description().to_string()), Box::new(gpu)),
             None => (Device::Cpu, None, Box::new(CpuBackend::new(CpuNets::new(&weights)))),
         };
         Ok(Detector {

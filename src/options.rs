@@ -17,9 +17,9 @@ pub enum Stages {
 /// Where the networks run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Device {
-    /// A hardware GPU (discrete, integrated or virtual) when wgpu finds one, otherwise the CPU. Software adapters
-    /// (lavapipe, SwiftShader, WARP) are slower than the CPU path and never chosen. The choice and its reason are
-    /// logged once (`log` at info level).
+    /// A hardware GPU (discrete, integrated or virtual) when wgpu finds one and it starts, otherwise the CPU.
+    /// Software adapters (lavapipe, SwiftShader, WARP) are slower than the CPU path and never chosen. The choice
+    /// and its reason are logged once (`log` at info level).
     #[default]
     Auto,
     /// The pure-Rust, multi-threaded CPU path.
