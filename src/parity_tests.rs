@@ -468,6 +468,29 @@ fn twenty_thousand_rnet_candidates_run_in_chunks_without_failing() {
 fn profile_layers() {
     let Some(gpu) = gpu() else { return };
     let weights = Weights::embedded().unwrap();
+    for (width, height) in [(640u32, 480u32), (1920, 1080)] {
+        let rgb = random_image(width, height, 3);
+        let view = ImageView {
+            width,
+            height,
+            rgb: &rgb,
+        };
+        let levels = crate::pipeline::pyramid::pyramid_levels(width, height, &Default::default());
+        gpu.pyramid(view, &levels).unwrap();
+        let t = std::time::Instant::now();
+        gpu.pyramid(view, &levels).unwrap();
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = std::time::Instant::now();
+        let image = normalized(&rgb, width, height);
+        for l in &levels {
+            resize_area(&image, l.height, l.width);
+        }
+        let cms = t.elapsed().as_secs_f64() * 1e3;
+        println!(
+            "pyramid {width}x{height}, {} levels: gpu {ms:.1} ms cpu {cms:.1} ms",
+            levels.len()
+        );
+    }
     for (name, layers, shape) in [
         ("pnet", netdef::pnet(&weights), [1usize, 288, 384, 3]),
         ("rnet", netdef::rnet(&weights), [315, 24, 24, 3]),
