@@ -1,8 +1,9 @@
 //! # mtcnn-wgpu
 //!
-//! MTCNN face detection with five facial landmarks, in Rust. The three networks (P-Net, R-Net, O-Net) run on a
-//! fast, multi-threaded CPU path; the pretrained weights of the Python package `mtcnn` 1.0.0 are embedded, so a
-//! detector needs no files. Results follow that package step by step: the same faces, the same order, the same JSON.
+//! MTCNN face detection with five facial landmarks, in Rust. The three networks (P-Net, R-Net, O-Net) run as WGSL
+//! compute shaders through wgpu (Vulkan, Metal, DX12, GL) or on a fast, multi-threaded CPU path; see [`Device`].
+//! The pretrained weights of the Python package `mtcnn` 1.0.0 are embedded, so a detector needs no files. Results
+//! follow that package step by step: the same faces, the same order, the same JSON.
 //!
 //! ```no_run
 //! use mtcnn_wgpu::Detector;
@@ -20,9 +21,11 @@
 //! 8-bit RGB the way `image::DynamicImage::to_rgb8` does: grey is replicated to three channels, alpha is dropped
 //! (not blended), and 16-bit and float channels are scaled to 0..=255.
 //!
-//! The crate is laid out for two backends. The pipeline (`pipeline/`: pyramid, box generation, NMS, regression,
-//! crops, landmarks) is written once; the networks sit behind a small backend interface (`backend.rs`) that the CPU
-//! path implements (`cpu/`).
+//! The pipeline (`pipeline/`: pyramid, box generation, NMS, regression, crops, landmarks) is written once; the
+//! networks, described once as data (`netdef.rs`), sit behind a small backend interface (`backend.rs`) that the CPU
+//! path (`cpu/`) and the GPU path (`gpu/`, kernels in `shaders/`) implement. A detector that shares the
+//! application's own wgpu device is built with [`DetectorBuilder::wgpu_device`]; [`Detector::detect_async`] serves
+//! async executors.
 
 mod backend;
 mod cpu;
