@@ -387,18 +387,31 @@ fn gpu_networks_match_the_package() {
     }
 }
 
-#[test]
-fn pnet_candidates_match_cpu_on_every_level() {
-    let Some(gpu) = gpu() else { return };
-    // A real photo, so that many cells pass the threshold on several levels.
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png");
-    let image = image::open(path).unwrap().to_rgb8();
+fn astronaut() -> image::RgbImage {
+    image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png"))
+        .unwrap()
+        .to_rgb8()
+}
+
+/// The image as the backends take it, and its pyramid with the default options.
+fn view_and_levels(image: &image::RgbImage) -> (ImageView<'_>, Vec<PyramidLevel>) {
     let view = ImageView {
         width: image.width(),
         height: image.height(),
         rgb: image.as_raw(),
     };
-    let levels = crate::pipeline::pyramid::pyramid_levels(image.width(), image.height(), &Default::default());
+    (
+        view,
+        crate::pipeline::pyramid::pyramid_levels(image.width(), image.height(), &Default::default()),
+    )
+}
+
+#[test]
+fn pnet_candidates_match_cpu_on_every_level() {
+    let Some(gpu) = gpu() else { return };
+    // A real photo, so that many cells pass the threshold on several levels.
+    let image = astronaut();
+    let (view, levels) = view_and_levels(&image);
     let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
     let expected = cpu.begin(view).unwrap().propose(&levels, 0.6).unwrap();
     let got = gpu.start(view).unwrap().propose(&levels, 0.6).unwrap();
@@ -521,14 +534,8 @@ fn profile_layers() {
 #[test]
 fn levels_split_into_groups_under_a_small_binding_limit_give_the_same_candidates() {
     let Some(shared) = gpu() else { return };
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png");
-    let image = image::open(path).unwrap().to_rgb8();
-    let view = ImageView {
-        width: image.width(),
-        height: image.height(),
-        rgb: image.as_raw(),
-    };
-    let levels = crate::pipeline::pyramid::pyramid_levels(image.width(), image.height(), &Default::default());
+    let image = astronaut();
+    let (view, levels) = view_and_levels(&image);
     let expected = shared.start(view).unwrap().propose(&levels, 0.6).unwrap();
     // Level 0's conv1 output (305·305·10 floats) is the largest tensor: a limit just above it puts level 0 in a
     // group of its own and the other nine in a second one, instead of all ten in one.
