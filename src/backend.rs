@@ -1,6 +1,6 @@
 //! The seam between the pipeline and the places where the networks run. A backend makes the pyramid and the
 //! crops and runs the three networks; the pipeline (`pipeline/`) owns the order of the steps and all box
-//! arithmetic. The CPU path (`cpu/`) implements it; a GPU path implements the same two traits.
+//! arithmetic. The CPU path (`cpu/`) and the GPU path (`gpu/`) implement the same two traits.
 
 use crate::error::Result;
 use crate::pipeline::boxes::Proposal;
