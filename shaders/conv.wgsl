@@ -1,8 +1,7 @@
 // Valid, stride-1 convolution with bias and optional per-channel PReLU fused, over NHWC tensors packed by segment.
 // Weights are HWIO with the output channels padded to a multiple of 8. Each invocation computes a block of four
 // neighbouring output pixels × eight output channels: every input value it loads feeds eight multiply-adds and
-// every weight four. A workgroup works on one group of eight channels (`total`, `start` count workgroups), so the
-// weight reads are uniform across it: one load serves all its invocations.
+// every weight four. See `locate` in weighted_layer.wgsl for how work is split.
 
 const PIXELS: u32 = 4u;
 
@@ -12,16 +11,15 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    let workgroup = wid.x + wid.y * groups.x;
-    if (workgroup >= params.total) {
+    let work = locate(wid, groups, lane);
+    if (!work.valid) {
         return;
     }
-    let seg = segments[find_segment(workgroup)];
+    let seg = work.seg;
+    let g = work.g;
     let groups8 = (params.cout + 7u) / 8u;
     let blocks = (seg.out_w + PIXELS - 1u) / PIXELS;
-    let local = workgroup - seg.start;
-    let g = local % groups8;
-    var r = (local / groups8) * WORKGROUP + lane;
+    var r = work.block;
     if (r >= seg.count * seg.out_h * blocks) {
         return;
     }

@@ -1,7 +1,7 @@
 // Fully connected layer with bias and optional PReLU: rows of `cin` values times a [cin, cout] matrix whose columns
 // are padded to a multiple of 8 and read as vec4. Each invocation computes four rows × eight outputs, so every
-// input value feeds eight multiply-adds and every weight four. A workgroup works on one group of eight outputs
-// (`total`, `start` count workgroups), so its weight reads are uniform. A segment's `count` is its number of rows.
+// input value feeds eight multiply-adds and every weight four (see `locate` in weighted_layer.wgsl for how work is
+// split). A segment's `count` is its number of rows.
 
 const ROWS: u32 = 4u;
 
@@ -11,15 +11,14 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    let workgroup = wid.x + wid.y * groups.x;
-    if (workgroup >= params.total) {
+    let work = locate(wid, groups, lane);
+    if (!work.valid) {
         return;
     }
-    let seg = segments[find_segment(workgroup)];
+    let seg = work.seg;
+    let g = work.g;
     let groups8 = (params.cout + 7u) / 8u;
-    let local = workgroup - seg.start;
-    let g = local % groups8;
-    let row0 = ((local / groups8) * WORKGROUP + lane) * ROWS;
+    let row0 = work.block * ROWS;
     if (row0 >= seg.count) {
         return;
     }

@@ -11,7 +11,7 @@ use super::context::GpuContext;
 use crate::error::{Error, Result};
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
-const LAYER_EPILOGUE: &str = include_str!("../../shaders/layer_epilogue.wgsl");
+const WEIGHTED_LAYER: &str = include_str!("../../shaders/weighted_layer.wgsl");
 
 /// Invocations per workgroup, as every shader declares it (`@workgroup_size`).
 pub(crate) const WORKGROUP_SIZE: u32 = 64;
@@ -56,12 +56,12 @@ impl Kernel {
 
     /// The full WGSL source of the kernel.
     pub fn source(self) -> String {
-        let epilogue = if matches!(self, Kernel::Conv | Kernel::Dense) {
-            LAYER_EPILOGUE
+        let shared = if matches!(self, Kernel::Conv | Kernel::Dense) {
+            WEIGHTED_LAYER
         } else {
             ""
         };
-        format!("{COMMON}\n{epilogue}\n{}", self.body())
+        format!("{COMMON}\n{shared}\n{}", self.body())
     }
 
     /// Whether `Params::total` counts workgroups rather than invocations (the kernels that give each workgroup
