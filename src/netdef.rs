@@ -26,33 +26,30 @@ pub(crate) fn pool_geometry(n: usize, size: usize, stride: usize, padding: Paddi
     }
 }
 
+/// The parameters of a convolution or dense layer: a `[k, cout]` kernel matrix (k = kh·kw·cin for a conv, whose
+/// HWIO kernel is already that matrix; cin for a dense layer), the bias, and the PReLU alphas when one follows.
+#[derive(Clone, Debug)]
+pub(crate) struct Weighted {
+    pub cin: usize,
+    pub cout: usize,
+    pub kernel: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub alpha: Option<Vec<f32>>,
+}
+
 /// One layer.
 #[derive(Clone, Debug)]
 pub(crate) enum Layer {
-    /// Valid, stride-1 convolution; `kernel` is HWIO, i.e. the `[kh·kw·cin, cout]` matrix. Bias and PReLU fused.
-    Conv {
-        kh: usize,
-        kw: usize,
-        cin: usize,
-        cout: usize,
-        kernel: Vec<f32>,
-        bias: Vec<f32>,
-        alpha: Option<Vec<f32>>,
-    },
+    /// Valid, stride-1 convolution with bias and PReLU fused.
+    Conv { kh: usize, kw: usize, weights: Weighted },
     /// Max-pooling with a square window.
     Pool {
         size: usize,
         stride: usize,
         padding: Padding,
     },
-    /// Fully connected over the flattened (H, W, C) tensor; `kernel` is `[cin, cout]`. Bias and PReLU fused.
-    Dense {
-        cin: usize,
-        cout: usize,
-        kernel: Vec<f32>,
-        bias: Vec<f32>,
-        alpha: Option<Vec<f32>>,
-    },
+    /// Fully connected over the flattened (H, W, C) tensor, with bias and PReLU fused.
+    Dense(Weighted),
 }
 
 /// Width of the last layer's rows, which hold the heads side by side.
@@ -65,15 +62,14 @@ fn param(w: &Weights, net: &str, layer: &str, what: &str) -> Vec<f32> {
 }
 
 fn conv(w: &Weights, net: &str, layer: &str, prelu: &str, [kh, kw, cin, cout]: [usize; 4]) -> Layer {
-    Layer::Conv {
-        kh,
-        kw,
+    let weights = Weighted {
         cin,
         cout,
         kernel: param(w, net, layer, "weight"),
         bias: param(w, net, layer, "bias"),
         alpha: Some(param(w, net, prelu, "alpha")),
-    }
+    };
+    Layer::Conv { kh, kw, weights }
 }
 
 fn pool(size: usize, stride: usize, padding: Padding) -> Layer {
@@ -81,7 +77,7 @@ fn pool(size: usize, stride: usize, padding: Padding) -> Layer {
 }
 
 /// Several heads over the same input as one layer: kernels side by side (in the order given), no activation.
-fn heads(w: &Weights, net: &str, names: &[(&str, usize)], cin: usize) -> (Vec<f32>, Vec<f32>, usize) {
+fn heads(w: &Weights, net: &str, names: &[(&str, usize)], cin: usize) -> Weighted {
     let cout = names.iter().map(|(_, c)| c).sum();
     let parts: Vec<Vec<f32>> = names.iter().map(|(n, _)| param(w, net, n, "weight")).collect();
     let mut kernel = Vec::with_capacity(cin * cout);
@@ -91,7 +87,13 @@ fn heads(w: &Weights, net: &str, names: &[(&str, usize)], cin: usize) -> (Vec<f3
         }
     }
     let bias = names.iter().flat_map(|(n, _)| param(w, net, n, "bias")).collect();
-    (kernel, bias, cout)
+    Weighted {
+        cin,
+        cout,
+        kernel,
+        bias,
+        alpha: None,
+    }
 }
 
 /// The first dense layer reads the last conv's `side`×`side` map flattened in (W, H, C) order (Keras
@@ -116,18 +118,17 @@ fn dense_from_whc(
             }
         }
     }
-    Layer::Dense {
+    Layer::Dense(Weighted {
         cin: side * side * channels,
         cout,
         kernel,
         bias: param(w, net, layer, "bias"),
         alpha: Some(param(w, net, prelu, "alpha")),
-    }
+    })
 }
 
 /// P-Net: fully convolutional; the last layer is the 1×1 heads conv with [`PNET_HEADS`] outputs.
 pub(crate) fn pnet(w: &Weights) -> Vec<Layer> {
-    let (kernel, bias, cout) = heads(w, "pnet", &[("conv4_1", 4), ("conv4_2", 2)], 32);
     vec![
         conv(w, "pnet", "conv1", "prelu1", [3, 3, 3, 10]),
         pool(2, 2, Padding::Same),
@@ -136,18 +137,13 @@ pub(crate) fn pnet(w: &Weights) -> Vec<Layer> {
         Layer::Conv {
             kh: 1,
             kw: 1,
-            cin: 32,
-            cout,
-            kernel,
-            bias,
-            alpha: None,
+            weights: heads(w, "pnet", &[("conv4_1", 4), ("conv4_2", 2)], 32),
         },
     ]
 }
 
 /// R-Net on 24×24 crops; the last layer is the dense heads layer with [`RNET_HEADS`] outputs.
 pub(crate) fn rnet(w: &Weights) -> Vec<Layer> {
-    let (kernel, bias, cout) = heads(w, "rnet", &[("fc5_1", 4), ("fc5_2", 2)], 128);
     vec![
         conv(w, "rnet", "conv1", "prelu1", [3, 3, 3, 28]),
         pool(3, 2, Padding::Same),
@@ -155,19 +151,12 @@ pub(crate) fn rnet(w: &Weights) -> Vec<Layer> {
         pool(3, 2, Padding::Valid),
         conv(w, "rnet", "conv3", "prelu3", [2, 2, 48, 64]),
         dense_from_whc(w, "rnet", "fc4", "prelu4", 3, 64, 128),
-        Layer::Dense {
-            cin: 128,
-            cout,
-            kernel,
-            bias,
-            alpha: None,
-        },
+        Layer::Dense(heads(w, "rnet", &[("fc5_1", 4), ("fc5_2", 2)], 128)),
     ]
 }
 
 /// O-Net on 48×48 crops; the last layer is the dense heads layer with [`ONET_HEADS`] outputs.
 pub(crate) fn onet(w: &Weights) -> Vec<Layer> {
-    let (kernel, bias, cout) = heads(w, "onet", &[("fc6_1", 4), ("fc6_2", 10), ("fc6_3", 2)], 256);
     vec![
         conv(w, "onet", "conv1", "prelu1", [3, 3, 3, 32]),
         pool(3, 2, Padding::Same),
@@ -177,12 +166,6 @@ pub(crate) fn onet(w: &Weights) -> Vec<Layer> {
         pool(2, 2, Padding::Same),
         conv(w, "onet", "conv4", "prelu4", [2, 2, 64, 128]),
         dense_from_whc(w, "onet", "fc5", "prelu5", 3, 128, 256),
-        Layer::Dense {
-            cin: 256,
-            cout,
-            kernel,
-            bias,
-            alpha: None,
-        },
+        Layer::Dense(heads(w, "onet", &[("fc6_1", 4), ("fc6_2", 10), ("fc6_3", 2)], 256)),
     ]
 }

@@ -12,7 +12,7 @@ use crate::cpu::resize::resize_area;
 use crate::cpu::tensor::Tensor;
 use crate::cpu::{CpuBackend, CpuNets};
 use crate::gpu::{GpuBackend, GpuContext};
-use crate::netdef::{self, Layer, Padding};
+use crate::netdef::{self, Layer, Padding, Weighted};
 use crate::pipeline::crops::CropBox;
 use crate::pipeline::pyramid::PyramidLevel;
 use crate::weights::Weights;
@@ -59,15 +59,14 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn conv_layer(kh: usize, kw: usize, cin: usize, cout: usize, prelu: bool, seed: u64) -> Layer {
-    Layer::Conv {
-        kh,
-        kw,
+    let weights = Weighted {
         cin,
         cout,
         kernel: values(kh * kw * cin * cout, seed, -0.5, 0.5),
         bias: values(cout, seed + 1, -0.2, 0.2),
         alpha: prelu.then(|| values(cout, seed + 2, 0.0, 0.5)),
-    }
+    };
+    Layer::Conv { kh, kw, weights }
 }
 
 fn cpu_layer(layer: &Layer, x: Tensor) -> Tensor {
@@ -145,13 +144,13 @@ fn dense_kernel_matches_cpu() {
     .iter()
     .enumerate()
     {
-        let layer = Layer::Dense {
+        let layer = Layer::Dense(Weighted {
             cin,
             cout,
             kernel: values(cin * cout, 200 + i as u64, -0.1, 0.1),
             bias: values(cout, 201, -0.2, 0.2),
             alpha: prelu.then(|| values(cout, 202, 0.0, 0.5)),
-        };
+        });
         worst = worst.max(check_layer(gpu, layer, [n, 1, 1, cin], 300 + i as u64));
     }
     println!("dense: 4 shapes, max |d| {worst:.2e}");

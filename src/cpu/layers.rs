@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::gemm::matmul;
 use super::tensor::Tensor;
-use crate::netdef::{pool_geometry, Padding};
+use crate::netdef::{pool_geometry, Padding, Weighted};
 
 thread_local! {
     /// im2col scratch, one per rayon worker, reused across blocks, layers and calls: no allocation, page faults
@@ -22,38 +22,41 @@ const BLOCK_PIXELS: usize = 256;
 pub(crate) struct Conv {
     pub kh: usize,
     pub kw: usize,
-    pub cin: usize,
-    pub cout: usize,
-    /// HWIO kernel, which is already the `[kh·kw·cin, cout]` matrix that multiplies im2col rows.
-    pub kernel: Vec<f32>,
-    pub bias: Vec<f32>,
-    pub alpha: Option<Vec<f32>>,
+    /// The HWIO kernel is already the `[kh·kw·cin, cout]` matrix that multiplies im2col rows.
+    pub w: Weighted,
 }
 
 impl Conv {
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        debug_assert_eq!(x.c, self.cin);
+        debug_assert_eq!(x.c, self.w.cin);
         let (ho, wo) = ((x.h + 1).saturating_sub(self.kh), (x.w + 1).saturating_sub(self.kw));
-        let mut out = Tensor::zeros(x.n, ho, wo, self.cout);
+        let mut out = Tensor::zeros(x.n, ho, wo, self.w.cout);
         if out.data.is_empty() {
             return out;
         }
-        let k = self.kh * self.kw * self.cin;
+        let k = self.kh * self.kw * self.w.cin;
         let rows_per_block = (BLOCK_PIXELS / wo).max(1);
         out.data
-            .par_chunks_mut(rows_per_block * wo * self.cout)
+            .par_chunks_mut(rows_per_block * wo * self.w.cout)
             .enumerate()
             .for_each(|(block, dst)| {
-                let rows = dst.len() / (wo * self.cout);
+                let rows = dst.len() / (wo * self.w.cout);
                 let m = rows * wo;
                 if self.kh == 1 && self.kw == 1 {
                     // A 1×1 convolution is a plain matrix product over the input pixels.
-                    let start = block * rows_per_block * wo * self.cin;
-                    matmul(&x.data[start..start + m * self.cin], &self.kernel, dst, m, k, self.cout);
+                    let start = block * rows_per_block * wo * self.w.cin;
+                    matmul(
+                        &x.data[start..start + m * self.w.cin],
+                        &self.w.kernel,
+                        dst,
+                        m,
+                        k,
+                        self.w.cout,
+                    );
                 } else {
                     PATCHES.with_borrow_mut(|patches| {
                         self.im2col(x, block * rows_per_block, rows, ho, wo, patches);
-                        matmul(patches, &self.kernel, dst, m, k, self.cout);
+                        matmul(patches, &self.w.kernel, dst, m, k, self.w.cout);
                     });
                 }
                 self.bias_and_prelu(dst);
@@ -64,8 +67,8 @@ impl Conv {
     /// The `rows` output rows starting at global row `first` (rows run over images, then y), one patch per
     /// output pixel, in (ky, kx, c) order to match the HWIO kernel.
     fn im2col(&self, x: &Tensor, first: usize, rows: usize, ho: usize, wo: usize, patches: &mut Vec<f32>) {
-        let k = self.kh * self.kw * self.cin;
-        let span = self.kw * self.cin;
+        let k = self.kh * self.kw * self.w.cin;
+        let span = self.kw * self.w.cin;
         // Every element is written below, so a reused buffer needs no clearing.
         patches.resize(rows * wo * k, 0.0);
         patches.truncate(rows * wo * k);
@@ -74,7 +77,7 @@ impl Conv {
             for ox in 0..wo {
                 let dst = &mut patches[(r * wo + ox) * k..][..k];
                 for ky in 0..self.kh {
-                    let src = ((img * x.h + y + ky) * x.w + ox) * self.cin;
+                    let src = ((img * x.h + y + ky) * x.w + ox) * self.w.cin;
                     // An inlined element loop: spans are 6 to 192 floats, too short for a memcpy call to pay.
                     for (d, s) in dst[ky * span..(ky + 1) * span].iter_mut().zip(&x.data[src..src + span]) {
                         *d = *s;
@@ -85,7 +88,7 @@ impl Conv {
     }
 
     fn bias_and_prelu(&self, dst: &mut [f32]) {
-        bias_and_prelu(dst, &self.bias, self.alpha.as_deref());
+        bias_and_prelu(dst, &self.w.bias, self.w.alpha.as_deref());
     }
 }
 
@@ -109,27 +112,20 @@ fn bias_and_prelu(dst: &mut [f32], bias: &[f32], alpha: Option<&[f32]>) {
     }
 }
 
-/// A dense layer with bias and an optional PReLU: `[n, input] · [input, output]`.
+/// A dense layer with bias and an optional PReLU: `[n, cin] · [cin, cout]`.
 #[derive(Clone, Debug)]
-pub(crate) struct Dense {
-    pub input: usize,
-    pub output: usize,
-    /// `[input, output]`, row-major.
-    pub kernel: Vec<f32>,
-    pub bias: Vec<f32>,
-    pub alpha: Option<Vec<f32>>,
-}
+pub(crate) struct Dense(pub Weighted);
 
 impl Dense {
     /// `x` holds `n` rows of `input` values; returns `n` rows of `output` values.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        let n = x.len() / self.input;
-        let mut out = vec![0.0f32; n * self.output];
+        let n = x.len() / self.0.cin;
+        let mut out = vec![0.0f32; n * self.0.cout];
         if n == 0 {
             return out;
         }
-        matmul(x, &self.kernel, &mut out, n, self.input, self.output);
-        bias_and_prelu(&mut out, &self.bias, self.alpha.as_deref());
+        matmul(x, &self.0.kernel, &mut out, n, self.0.cin, self.0.cout);
+        bias_and_prelu(&mut out, &self.0.bias, self.0.alpha.as_deref());
         out
     }
 }
@@ -210,14 +206,17 @@ mod tests {
         let kernel: Vec<f32> = (0..3 * 3 * cin * cout)
             .map(|i| ((i * 53 % 97) as f32) / 97.0 - 0.5)
             .collect();
-        let conv = Conv {
-            kh: 3,
-            kw: 3,
+        let weights = Weighted {
             cin,
             cout,
             kernel: kernel.clone(),
             bias: vec![0.1; cout],
             alpha: Some(vec![0.25; cout]),
+        };
+        let conv = Conv {
+            kh: 3,
+            kw: 3,
+            w: weights,
         };
         let y = conv.forward(&x);
         for (n, oy, ox, o) in [(0, 0, 0, 0), (1, 4, 6, 4), (1, 2, 3, 1)] {

@@ -61,37 +61,9 @@ pub(crate) fn cpu_layers(layers: Vec<Layer>) -> Vec<CpuLayer> {
     layers
         .into_iter()
         .map(|layer| match layer {
-            Layer::Conv {
-                kh,
-                kw,
-                cin,
-                cout,
-                kernel,
-                bias,
-                alpha,
-            } => CpuLayer::Conv(Conv {
-                kh,
-                kw,
-                cin,
-                cout,
-                kernel,
-                bias,
-                alpha,
-            }),
+            Layer::Conv { kh, kw, weights } => CpuLayer::Conv(Conv { kh, kw, w: weights }),
             Layer::Pool { size, stride, padding } => CpuLayer::Pool { size, stride, padding },
-            Layer::Dense {
-                cin,
-                cout,
-                kernel,
-                bias,
-                alpha,
-            } => CpuLayer::Dense(Dense {
-                input: cin,
-                output: cout,
-                kernel,
-                bias,
-                alpha,
-            }),
+            Layer::Dense(weights) => CpuLayer::Dense(Dense(weights)),
         })
         .collect()
 }
@@ -101,7 +73,7 @@ pub(crate) fn forward(layers: &[CpuLayer], x: Tensor) -> Tensor {
     layers.iter().fold(x, |x, layer| match layer {
         CpuLayer::Conv(conv) => conv.forward(&x),
         CpuLayer::Pool { size, stride, padding } => max_pool(&x, *size, *stride, *padding),
-        CpuLayer::Dense(dense) => Tensor::from_vec(x.n, 1, 1, dense.output, dense.forward(&x.data)),
+        CpuLayer::Dense(dense) => Tensor::from_vec(x.n, 1, 1, dense.0.cout, dense.forward(&x.data)),
     })
 }
 

@@ -97,23 +97,9 @@ impl GpuNet {
         let mut data: Vec<f32> = Vec::new();
         let mut gpu_layers = Vec::with_capacity(layers.len());
         for layer in layers {
-            let (op, cin, cout, kernel, bias, alpha) = match layer {
-                Layer::Conv {
-                    kh,
-                    kw,
-                    cin,
-                    cout,
-                    kernel,
-                    bias,
-                    alpha,
-                } => (Op::Conv { kh: *kh, kw: *kw }, *cin, *cout, kernel, bias, alpha),
-                Layer::Dense {
-                    cin,
-                    cout,
-                    kernel,
-                    bias,
-                    alpha,
-                } => (Op::Dense, *cin, *cout, kernel, bias, alpha),
+            let (op, w) = match layer {
+                Layer::Conv { kh, kw, weights } => (Op::Conv { kh: *kh, kw: *kw }, weights),
+                Layer::Dense(weights) => (Op::Dense, weights),
                 Layer::Pool { size, stride, padding } => {
                     let op = Op::Pool {
                         size: *size,
@@ -132,9 +118,10 @@ impl GpuNet {
                     continue;
                 }
             };
-            let w_off = push_padded(&mut data, kernel, cout);
-            let b_off = push_padded(&mut data, bias, cout);
-            let a_off = alpha.as_ref().map_or(0, |a| push_padded(&mut data, a, cout));
+            let (cin, cout) = (w.cin, w.cout);
+            let w_off = push_padded(&mut data, &w.kernel, cout);
+            let b_off = push_padded(&mut data, &w.bias, cout);
+            let a_off = w.alpha.as_ref().map_or(0, |a| push_padded(&mut data, a, cout));
             gpu_layers.push(GpuLayer {
                 op,
                 cin,
@@ -142,7 +129,7 @@ impl GpuNet {
                 w_off,
                 b_off,
                 a_off,
-                prelu: alpha.is_some(),
+                prelu: w.alpha.is_some(),
             });
         }
         data.resize(data.len().max(4), 0.0);
