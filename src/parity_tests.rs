@@ -40,6 +40,23 @@ fn gpu() -> Option<&'static GpuBackend> {
     }
 }
 
+/// A backend of its own (not the shared one), for tests that lower its limits.
+fn private_gpu() -> GpuBackend {
+    GpuBackend::new(GpuContext::any_adapter().unwrap(), &Weights::embedded().unwrap()).unwrap()
+}
+
+/// A GPU pass whose normalised image is in place: the crops read the image that P-Net's stage writes.
+fn pass_ready_for_crops<'a>(gpu: &'a GpuBackend, view: ImageView<'a>) -> crate::gpu::GpuPass<'a> {
+    let mut pass = gpu.start(view).unwrap();
+    let level = PyramidLevel {
+        scale: 1.0,
+        height: view.height as usize,
+        width: view.width as usize,
+    };
+    pass.propose(&[level], 0.6).unwrap();
+    pass
+}
+
 /// Deterministic pseudo-random values in [lo, hi).
 fn values(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -264,12 +281,12 @@ fn crop_kernel_matches_cpu() {
 
 #[test]
 fn rnet_and_onet_batches_across_chunk_boundaries_match_cpu() {
-    let Some(shared) = gpu() else { return };
+    if gpu().is_none() {
+        return;
+    }
     // A private backend with tiny chunks, so that 40 crops take several chunks.
-    let weights = Weights::embedded().unwrap();
-    let mut gpu = GpuBackend::new(GpuContext::any_adapter().unwrap(), &weights).unwrap();
+    let mut gpu = private_gpu();
     gpu.chunk_cap = 7;
-    let _ = shared;
     let (width, height) = (80, 64);
     let rgb = random_image(width, height, 21);
     let view = ImageView {
@@ -278,15 +295,8 @@ fn rnet_and_onet_batches_across_chunk_boundaries_match_cpu() {
         rgb: &rgb,
     };
     let boxes = random_boxes(40, 22);
-    let cpu = CpuBackend::new(CpuNets::new(&weights));
-    let (mut cpu_pass, mut gpu_pass) = (cpu.begin(view).unwrap(), gpu.start(view).unwrap());
-    // The crops read the normalised image that P-Net's stage writes.
-    let level = [PyramidLevel {
-        scale: 1.0,
-        height: 64,
-        width: 80,
-    }];
-    gpu_pass.propose(&level, 0.6).unwrap();
+    let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
+    let (mut cpu_pass, mut gpu_pass) = (cpu.begin(view).unwrap(), pass_ready_for_crops(&gpu, view));
     let (r_cpu, r_gpu) = (cpu_pass.refine(&boxes).unwrap(), gpu_pass.refine(&boxes).unwrap());
     let (o_cpu, o_gpu) = (cpu_pass.landmark(&boxes).unwrap(), gpu_pass.landmark(&boxes).unwrap());
     let mut worst = 0.0f32;
@@ -451,17 +461,7 @@ fn twenty_thousand_rnet_candidates_run_in_chunks_without_failing() {
     let boxes = random_boxes(20_000, 32);
     let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
     let expected = cpu.begin(view).unwrap().refine(&boxes).unwrap();
-    let mut pass = gpu.start(view).unwrap();
-    pass.propose(
-        &[PyramidLevel {
-            scale: 1.0,
-            height: 80,
-            width: 96,
-        }],
-        0.6,
-    )
-    .unwrap();
-    let got = pass.refine(&boxes).unwrap();
+    let got = pass_ready_for_crops(gpu, view).refine(&boxes).unwrap();
     assert_eq!(got.len(), boxes.len());
     let worst = got
         .iter()
@@ -538,7 +538,7 @@ fn levels_split_into_groups_under_a_small_binding_limit_give_the_same_candidates
     let expected = shared.start(view).unwrap().propose(&levels, 0.6).unwrap();
     // Level 0's conv1 output (305·305·10 floats) is the largest tensor: a limit just above it puts level 0 in a
     // group of its own and the other nine in a second one, instead of all ten in one.
-    let mut gpu = GpuBackend::new(GpuContext::any_adapter().unwrap(), &Weights::embedded().unwrap()).unwrap();
+    let mut gpu = private_gpu();
     gpu.binding_cap = 305 * 305 * 10 + 1000;
     let groups = gpu.start(view).unwrap().level_groups(&levels).unwrap().len();
     assert_eq!(groups, 2);
