@@ -187,32 +187,33 @@ impl GpuPass<'_> {
         Ok(groups)
     }
 
-    /// The AREA taps of every level in one table: all (index, weight) pairs first, then per level the start of
-    /// each output row's and column's pairs. Returns the table and, per level, the offsets of its two start lists.
-    fn area_tables(&self, levels: &[PyramidLevel]) -> (Vec<u32>, Vec<(u32, u32, f32)>) {
-        let taps: Vec<(AreaTaps, AreaTaps)> = levels
-            .iter()
-            .map(|l| (AreaTaps::new(self.height, l.height), AreaTaps::new(self.width, l.width)))
-            .collect();
-        let mut pairs = Vec::new();
-        let mut starts = Vec::new();
+    /// The AREA taps of every level in one table of vec4s: per output row, then per output column of each level,
+    /// (first input index, tap count, first weight bits, last weight bits). Taps between the first and the last
+    /// weigh 1. Returns the table and, per level, the entries of its first row and first column and its normaliser.
+    fn area_tables(&self, levels: &[PyramidLevel]) -> (Vec<[u32; 4]>, Vec<(u32, u32, f32)>) {
+        let mut table = Vec::new();
         let mut offsets = Vec::new();
-        for (ty, tx) in &taps {
+        for level in levels {
+            let ty = AreaTaps::new(self.height, level.height);
+            let tx = AreaTaps::new(self.width, level.width);
             let mut level_offsets = [0u32; 2];
-            for (slot, t) in [ty, tx].into_iter().enumerate() {
-                let first_pair = (pairs.len() / 2) as u32;
-                level_offsets[slot] = starts.len() as u32;
-                starts.extend(t.starts.iter().map(|&s| first_pair + s as u32));
-                for (&i, &w) in t.index.iter().zip(&t.weight) {
-                    pairs.extend([i as u32, w.to_bits()]);
-                }
+            for (slot, t) in [&ty, &tx].into_iter().enumerate() {
+                level_offsets[slot] = table.len() as u32;
+                table.extend(t.starts.windows(2).map(|w| {
+                    let (first, last) = (w[0], w[1] - 1);
+                    debug_assert!(t.index[first..=last].windows(2).all(|p| p[1] == p[0] + 1 || p[1] == p[0]));
+                    debug_assert!(t.weight[first + 1..last.max(first + 1)].iter().all(|&v| v == 1.0));
+                    [
+                        t.index[first] as u32,
+                        (last + 1 - first) as u32,
+                        t.weight[first].to_bits(),
+                        t.weight[last].to_bits(),
+                    ]
+                }));
             }
-            offsets.push((level_offsets[0], level_offsets[1], area_normaliser(ty, tx)));
+            offsets.push((level_offsets[0], level_offsets[1], area_normaliser(&ty, &tx)));
         }
-        let base = pairs.len() as u32;
-        let offsets = offsets.into_iter().map(|(y, x, k)| (base + y, base + x, k)).collect();
-        pairs.extend(starts);
-        (pairs, offsets)
+        (table, offsets)
     }
 
     /// Records the normalisation of the uploaded image; returns the normalised image.
@@ -241,7 +242,7 @@ impl GpuPass<'_> {
     /// normaliser).
     fn upload_taps(&mut self, levels: &[PyramidLevel]) -> (View, Vec<(u32, u32, f32)>) {
         let (table, offsets) = self.area_tables(levels);
-        let taps = self.buffer("taps", table.len(), STORAGE);
+        let taps = self.buffer("taps", table.len() * 4, STORAGE);
         self.gpu
             .ctx
             .queue
@@ -275,7 +276,7 @@ impl GpuPass<'_> {
                     e: k.to_bits(),
                     ..Default::default()
                 };
-                start += p.floats() as u32;
+                start += (p.h * p.w) as u32;
                 s
             })
             .collect();
