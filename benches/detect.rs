@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mtcnn_wgpu::{Detector, Device, StageTimings};
 
 fn bench_images() -> Vec<(String, image::RgbImage)> {
@@ -46,14 +46,47 @@ fn detectors() -> Vec<(&'static str, Detector)> {
     out
 }
 
-type Stage = (&'static str, fn(&StageTimings) -> Duration);
-const STAGES: [Stage; 5] = [
-    ("pyramid_pnet", |t| t.pnet),
+/// A network stage: its name, its time and its multiply-adds.
+type NetworkStage = (&'static str, fn(&StageTimings) -> Duration, fn(&StageTimings) -> u64);
+const NETWORK_STAGES: [NetworkStage; 3] = [
+    ("pyramid_pnet", |t| t.pnet, |t| t.pnet_multiply_adds),
+    ("rnet", |t| t.rnet, |t| t.rnet_multiply_adds),
+    ("onet", |t| t.onet, |t| t.onet_multiply_adds),
+];
+/// The network stages' device times (GPU timestamp queries).
+type DeviceStage = (
+    &'static str,
+    fn(&StageTimings) -> Option<Duration>,
+    fn(&StageTimings) -> u64,
+);
+const DEVICE_STAGES: [DeviceStage; 3] = [
+    ("pyramid_pnet_device", |t| t.pnet_device, |t| t.pnet_multiply_adds),
+    ("rnet_device", |t| t.rnet_device, |t| t.rnet_multiply_adds),
+    ("onet_device", |t| t.onet_device, |t| t.onet_multiply_adds),
+];
+/// The host-only stages (box arithmetic and NMS): times only.
+type HostStage = (&'static str, fn(&StageTimings) -> Duration);
+const HOST_STAGES: [HostStage; 2] = [
     ("pnet_nms", |t| t.pnet_nms),
-    ("rnet", |t| t.rnet),
-    ("onet", |t| t.onet),
     ("nms_rnet_onet", |t| t.rnet_nms + t.onet_nms),
 ];
+
+/// Benches one stage's share of `detect_timed`.
+fn bench_stage(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    detector: &Detector,
+    image: &image::RgbImage,
+    pick: impl Fn(&StageTimings) -> Duration,
+) {
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| pick(&detector.detect_timed(image).expect("detect").1))
+                .sum()
+        })
+    });
+}
 
 fn detect(c: &mut Criterion) {
     let images = bench_images();
@@ -66,17 +99,28 @@ fn detect(c: &mut Criterion) {
                 .sample_size(10)
                 .warm_up_time(Duration::from_secs(1))
                 .measurement_time(Duration::from_secs(5));
-            group.bench_function("detect", |b| b.iter(|| detector.detect(image).expect("detect")));
-            for (stage, pick) in STAGES {
-                group.bench_function(stage, |b| {
-                    b.iter_custom(|iters| {
-                        (0..iters)
-                            .map(|_| pick(&detector.detect_timed(image).expect("detect").1))
-                            .sum()
-                    })
-                });
+            for (stage, pick) in HOST_STAGES {
+                bench_stage(&mut group, stage, &detector, image, pick);
             }
+            // From here on criterion's "elem/s" are multiply-adds a second: the distance to the hardware.
+            let work = detector.detect_timed(image).expect("detect").1;
+            for (stage, pick, multiply_adds) in NETWORK_STAGES {
+                group.throughput(Throughput::Elements(multiply_adds(&work)));
+                bench_stage(&mut group, stage, &detector, image, pick);
+            }
+            // The same stages timed on the device by timestamp queries, where the adapter has them.
+            if work.pnet_device.is_some() {
+                for (stage, pick, multiply_adds) in DEVICE_STAGES {
+                    group.throughput(Throughput::Elements(multiply_adds(&work)));
+                    bench_stage(&mut group, stage, &detector, image, move |t| {
+                        pick(t).unwrap_or_default()
+                    });
+                }
+            }
+            group.throughput(Throughput::Elements(work.multiply_adds()));
+            group.bench_function("detect", |b| b.iter(|| detector.detect(image).expect("detect")));
             if !(software && image.width() > 640) {
+                group.throughput(Throughput::Elements(16 * work.multiply_adds()));
                 group.bench_function("batch_of_16", |b| {
                     b.iter(|| {
                         (0..16)

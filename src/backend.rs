@@ -48,4 +48,10 @@ pub(crate) trait Pass {
 
     /// Crops each box to 48×48 and runs O-Net.
     fn landmark(&mut self, boxes: &[CropBox]) -> Result<Vec<Landmarking>>;
+
+    /// The device time of the work submitted since the last call, where the backend can measure it (a GPU with
+    /// timestamp queries).
+    fn take_device_time(&mut self) -> Option<std::time::Duration> {
+        None
+    }
 }

@@ -2,7 +2,13 @@
 
 use std::time::Duration;
 
-/// Per-stage wall-clock times and candidate counts of one [`crate::Detector::detect_timed`] call.
+/// Per-stage wall-clock times, device times, work and candidate counts of one [`crate::Detector::detect_timed`]
+/// call.
+///
+/// The wall-clock times include everything the host does for a stage (uploads, encoding, waiting, readback). On a
+/// GPU whose adapter offers timestamp queries, the `*_device` fields hold the time the stage's compute pass took
+/// on the device itself; elsewhere they are `None`. The `*_multiply_adds` fields count the networks' work, so
+/// `multiply_adds / time` is the achieved rate.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct StageTimings {
     /// Pyramid levels built.
@@ -27,11 +33,28 @@ pub struct StageTimings {
     pub onet_nms: Duration,
     /// Faces returned.
     pub faces: usize,
+    /// Device time of the pyramid and P-Net (GPU with timestamp queries only).
+    pub pnet_device: Option<Duration>,
+    /// Device time of the R-Net crops and network.
+    pub rnet_device: Option<Duration>,
+    /// Device time of the O-Net crops and network.
+    pub onet_device: Option<Duration>,
+    /// Multiply-adds of P-Net over every level.
+    pub pnet_multiply_adds: u64,
+    /// Multiply-adds of R-Net over its inputs.
+    pub rnet_multiply_adds: u64,
+    /// Multiply-adds of O-Net over its inputs.
+    pub onet_multiply_adds: u64,
 }
 
 impl StageTimings {
     /// The sum of the stage times.
     pub fn total(&self) -> Duration {
         self.pnet + self.pnet_nms + self.rnet + self.rnet_nms + self.onet + self.onet_nms
+    }
+
+    /// The multiply-adds of all three networks.
+    pub fn multiply_adds(&self) -> u64 {
+        self.pnet_multiply_adds + self.rnet_multiply_adds + self.onet_multiply_adds
     }
 }

@@ -208,3 +208,41 @@ fn odd_and_tiny_images_work_on_the_gpu() {
     let grey = image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128]));
     assert!(gpu.detect(&grey).unwrap().is_empty());
 }
+
+#[test]
+fn stage_timings_report_work_and_device_time() {
+    let Some(gpu) = gpu_detector(true) else { return };
+    let cpu = Detector::builder().device(Device::Cpu).build().unwrap();
+    let (_, g) = gpu.detect_timed(&astronaut()).unwrap();
+    let (_, c) = cpu.detect_timed(&astronaut()).unwrap();
+    // The same candidates, so the same work: 10 levels of P-Net, then 1.53 M per R-Net and 12.9 M per O-Net input.
+    assert_eq!(g.multiply_adds(), c.multiply_adds());
+    assert_eq!(c.rnet_multiply_adds, c.rnet_inputs as u64 * 1_530_768);
+    assert_eq!(c.onet_multiply_adds, c.onet_inputs as u64 * 12_909_952);
+    assert!(c.pnet_multiply_adds > 100_000_000, "{}", c.pnet_multiply_adds);
+    assert_eq!((c.pnet_device, c.rnet_device, c.onet_device), (None, None, None));
+
+    // Device times come from timestamp queries: present exactly when the adapter offers them, and within the
+    // stage's wall time.
+    use mtcnn_wgpu::wgpu;
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        ..Default::default()
+    }))
+    .unwrap();
+    let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+    for (device, wall) in [
+        (g.pnet_device, g.pnet),
+        (g.rnet_device, g.rnet),
+        (g.onet_device, g.onet),
+    ] {
+        assert_eq!(device.is_some(), timestamps, "{:?}", adapter.get_info());
+        if let Some(d) = device {
+            assert!(
+                d > std::time::Duration::ZERO && d <= wall,
+                "device {d:?}, wall {wall:?}"
+            );
+        }
+    }
+}

@@ -13,7 +13,15 @@ pub(crate) struct GpuContext {
     /// "name (backend, type)" of the adapter, or what the application said of its shared device.
     pub description: String,
     pub limits: wgpu::Limits,
+    /// Timestamp queries around each stage's compute pass, when the device has the feature.
+    pub timer: Option<Timer>,
     lost: Arc<AtomicBool>,
+}
+
+/// A two-slot timestamp query set (start and end of a compute pass) and the length of one tick.
+pub(crate) struct Timer {
+    pub queries: wgpu::QuerySet,
+    pub nanoseconds_per_tick: f64,
 }
 
 /// Whether an adapter is real hardware: `Device::Auto` never picks a software rasteriser (lavapipe, SwiftShader,
@@ -77,8 +85,10 @@ impl GpuContext {
         let info = adapter.get_info();
         // Ask for what the adapter offers; the kernels need nothing beyond WebGPU's defaults and chunk their work
         // to whatever limits the device ends up with.
+        // Timestamp queries are optional: asked for only where the adapter has them, and used only for reporting.
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("mtcnn"),
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             required_limits: adapter.limits(),
             memory_hints: wgpu::MemoryHints::Performance,
             ..Default::default()
@@ -103,11 +113,23 @@ impl GpuContext {
             flag.store(true, Ordering::SeqCst);
         });
         let limits = device.limits();
+        let timer = device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+            .then(|| Timer {
+                queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("stage timestamps"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 2,
+                }),
+                nanoseconds_per_tick: f64::from(queue.get_timestamp_period()),
+            });
         GpuContext {
             device,
             queue,
             description,
             limits,
+            timer,
             lost,
         }
     }
@@ -136,6 +158,15 @@ impl GpuContext {
             return Err(Error::Gpu(e.to_string()));
         }
         Ok(value)
+    }
+
+    /// The device time between the two timestamps that `stamps` (MAP_READ, 16 bytes) holds. The caller has already
+    /// waited for the submission that wrote them.
+    pub fn read_elapsed(&self, stamps: &wgpu::Buffer) -> Result<std::time::Duration> {
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&self.read(stamps, 16)?);
+        let per_tick = self.timer.as_ref().map_or(0.0, |t| t.nanoseconds_per_tick);
+        let ticks = ticks[1].saturating_sub(ticks[0]) as f64;
+        Ok(std::time::Duration::from_nanos((ticks * per_tick) as u64))
     }
 
     /// Waits for the GPU, maps `buffer` (MAP_READ) and copies its first `size` bytes out.

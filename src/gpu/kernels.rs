@@ -223,8 +223,9 @@ impl Plan {
         self.copies.push((from.clone(), to.clone(), bytes.next_multiple_of(4)));
     }
 
-    /// Encodes and submits everything, inside error scopes.
-    pub fn submit(self, ctx: &GpuContext, kernels: &Kernels, pool: &mut BufferPool) -> Result<()> {
+    /// Encodes and submits everything, inside error scopes. Where the device has timestamp queries, the pass is
+    /// timed: the returned buffer (MAP_READ) receives its start and end ticks, for `GpuContext::read_elapsed`.
+    pub fn submit(self, ctx: &GpuContext, kernels: &Kernels, pool: &mut BufferPool) -> Result<Option<wgpu::Buffer>> {
         let mut params = Vec::new();
         let mut tables = Vec::new();
         let mut offsets = Vec::with_capacity(self.steps.len());
@@ -236,7 +237,12 @@ impl Plan {
             tables.extend_from_slice(bytemuck::cast_slice(&step.segments));
         }
         let max_groups = ctx.limits.max_compute_workgroups_per_dimension;
-        ctx.scoped(|| -> Result<()> {
+        ctx.scoped(|| -> Result<Option<wgpu::Buffer>> {
+            let stamps = ctx.timer.as_ref().map(|timer| {
+                let resolved = pool.get(ctx, "timestamps", 16, wgpu::BufferUsages::QUERY_RESOLVE);
+                let read = pool.get(ctx, "timestamps_read", 16, wgpu::BufferUsages::MAP_READ);
+                (timer, resolved, read)
+            });
             let params_buffer = pool.get(ctx, "params", params.len() as u64, wgpu::BufferUsages::UNIFORM);
             let tables_buffer = pool.get(ctx, "segments", tables.len() as u64, wgpu::BufferUsages::STORAGE);
             if !params.is_empty() {
@@ -247,7 +253,14 @@ impl Plan {
                 .device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
             {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes: stamps.as_ref().map(|(timer, _, _)| wgpu::ComputePassTimestampWrites {
+                        query_set: &timer.queries,
+                        beginning_of_pass_write_index: Some(0),
+                        end_of_pass_write_index: Some(1),
+                    }),
+                });
                 for (step, &(p_off, t_off)) in self.steps.iter().zip(&offsets) {
                     let pipeline = &kernels.pipelines[&step.kernel];
                     fn binding(buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> wgpu::BindingResource<'_> {
@@ -307,8 +320,12 @@ impl Plan {
             for (from, to, bytes) in &self.copies {
                 encoder.copy_buffer_to_buffer(from, 0, to, 0, *bytes);
             }
+            if let Some((timer, resolved, read)) = &stamps {
+                encoder.resolve_query_set(&timer.queries, 0..2, resolved, 0);
+                encoder.copy_buffer_to_buffer(resolved, 0, read, 0, 16);
+            }
             ctx.queue.submit([encoder.finish()]);
-            Ok(())
+            Ok(stamps.map(|(_, _, read)| read))
         })?
     }
 }

@@ -8,6 +8,7 @@ mod kernels;
 mod nets;
 
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 pub(crate) use context::GpuContext;
 
@@ -31,6 +32,9 @@ const RECORD: usize = 8;
 const CANDIDATE_SLOTS: usize = 1 << 15;
 /// Crops per chunk at most, whatever the limits allow: keeps device memory modest.
 const MAX_CHUNK: usize = 4096;
+
+/// One output row's or column's AREA taps: first input index, tap count, first and last weight bits.
+type AreaEntry = [u32; 4];
 
 /// The GPU backend: device, pipelines and weights built once; buffers pooled across detections.
 pub(crate) struct GpuBackend {
@@ -122,6 +126,7 @@ impl GpuBackend {
             width,
             height,
             rgb_bytes: bytes.len() as u64,
+            device_time: None,
         })
     }
 }
@@ -132,9 +137,20 @@ pub(crate) struct GpuPass<'a> {
     width: usize,
     height: usize,
     rgb_bytes: u64,
+    /// Device time of the submissions since `take_device_time` last ran, when the device has timestamp queries.
+    device_time: Option<Duration>,
 }
 
 impl GpuPass<'_> {
+    /// Adds the device time of a submission whose results have been read (so its timestamps are written).
+    fn add_device_time(&mut self, stamps: Option<wgpu::Buffer>) -> Result<()> {
+        if let Some(stamps) = stamps {
+            let elapsed = self.gpu.ctx.read_elapsed(&stamps)?;
+            self.device_time = Some(self.device_time.unwrap_or_default() + elapsed);
+        }
+        Ok(())
+    }
+
     /// Runs a stage inside error scopes, so that buffer creation and uploads are covered as well as the dispatches.
     fn scoped<T>(&mut self, stage: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         let gpu = self.gpu;
@@ -190,7 +206,7 @@ impl GpuPass<'_> {
     /// The AREA taps of every level in one table of vec4s: per output row, then per output column of each level,
     /// (first input index, tap count, first weight bits, last weight bits). Taps between the first and the last
     /// weigh 1. Returns the table and, per level, the entries of its first row and first column and its normaliser.
-    fn area_tables(&self, levels: &[PyramidLevel]) -> (Vec<[u32; 4]>, Vec<(u32, u32, f32)>) {
+    fn area_tables(&self, levels: &[PyramidLevel]) -> (Vec<AreaEntry>, Vec<(u32, u32, f32)>) {
         let mut table = Vec::new();
         let mut offsets = Vec::new();
         for level in levels {
@@ -201,7 +217,9 @@ impl GpuPass<'_> {
                 level_offsets[slot] = table.len() as u32;
                 table.extend(t.starts.windows(2).map(|w| {
                     let (first, last) = (w[0], w[1] - 1);
-                    debug_assert!(t.index[first..=last].windows(2).all(|p| p[1] == p[0] + 1 || p[1] == p[0]));
+                    debug_assert!(t.index[first..=last]
+                        .windows(2)
+                        .all(|p| p[1] == p[0] + 1 || p[1] == p[0]));
                     debug_assert!(t.weight[first + 1..last.max(first + 1)].iter().all(|&v| v == 1.0));
                     [
                         t.index[first] as u32,
@@ -404,8 +422,9 @@ impl GpuPass<'_> {
         }
         let read = self.buffer("candidates_read", 1 + slots * RECORD, READBACK);
         plan.copy(&candidates.buffer, &read.buffer, read.bytes);
-        plan.submit(ctx, &self.gpu.kernels, &mut self.pool)?;
+        let stamps = plan.submit(ctx, &self.gpu.kernels, &mut self.pool)?;
         let words: Vec<u32> = bytemuck::pod_collect_to_vec(&ctx.read(&read.buffer, read.bytes)?);
+        self.add_device_time(stamps)?;
         let count = words.first().copied().unwrap_or(0) as usize;
         Ok((count, words))
     }
@@ -462,8 +481,9 @@ impl GpuPass<'_> {
         );
         let read = self.buffer("results_read", n * width, READBACK);
         plan.copy(&results.buffer, &read.buffer, read.bytes);
-        plan.submit(&gpu.ctx, &gpu.kernels, &mut self.pool)?;
+        let stamps = plan.submit(&gpu.ctx, &gpu.kernels, &mut self.pool)?;
         let mut rows: Vec<f32> = bytemuck::pod_collect_to_vec(&gpu.ctx.read(&read.buffer, read.bytes)?);
+        self.add_device_time(stamps)?;
         rows.truncate(n * width);
         Ok(rows)
     }
@@ -517,6 +537,10 @@ impl Pass for GpuPass<'_> {
             .collect())
     }
 
+    fn take_device_time(&mut self) -> Option<Duration> {
+        self.device_time.take()
+    }
+
     fn landmark(&mut self, boxes: &[CropBox]) -> Result<Vec<Landmarking>> {
         let rows = self.scoped(|pass| pass.run_crops(boxes, 48, Net::O, ONET_HEADS))?;
         Ok(rows
@@ -568,7 +592,7 @@ impl GpuBackend {
         let mut plan = Plan::default();
         net.record(&mut plan, &parts, &src, [&ping, &pong], &out, 0);
         plan.copy(&out.buffer, &read.buffer, read.bytes);
-        plan.submit(&self.ctx, &self.kernels, &mut pool)?;
+        let _ = plan.submit(&self.ctx, &self.kernels, &mut pool)?;
         let mut values: Vec<f32> = bytemuck::pod_collect_to_vec(&self.ctx.read(&read.buffer, read.bytes)?);
         values.truncate(out_floats);
         Ok(values)
@@ -605,7 +629,7 @@ impl GpuPass<'_> {
     fn finish_and_read(&mut self, mut plan: Plan, view: &View, floats: usize) -> Result<Vec<f32>> {
         let read = self.buffer("test_read", floats, READBACK);
         plan.copy(&view.buffer, &read.buffer, read.bytes);
-        plan.submit(&self.gpu.ctx, &self.gpu.kernels, &mut self.pool)?;
+        let _ = plan.submit(&self.gpu.ctx, &self.gpu.kernels, &mut self.pool)?;
         let mut values: Vec<f32> = bytemuck::pod_collect_to_vec(&self.gpu.ctx.read(&read.buffer, read.bytes)?);
         values.truncate(floats);
         Ok(values)

@@ -6,6 +6,7 @@ use super::boxes::{calibrate, landmarks_to_image, pnet_box, square, Candidate};
 use super::crops::CropBox;
 use super::nms::{fast_nms, sort_desc, Overlap};
 use super::pyramid::pyramid_levels;
+use super::work::{pnet_multiply_adds, ONET_MULTIPLY_ADDS, RNET_MULTIPLY_ADDS};
 use crate::backend::{Backend, ImageView};
 use crate::error::Result;
 use crate::options::{DetectorOptions, Stages};
@@ -35,6 +36,8 @@ pub(crate) fn detect(
     let start = Instant::now();
     let proposals = pass.propose(&levels, options.thresholds.pnet)?;
     t.pnet = start.elapsed();
+    t.pnet_device = pass.take_device_time();
+    t.pnet_multiply_adds = levels.iter().map(pnet_multiply_adds).sum();
     let start = Instant::now();
     let mut boxes = Vec::new();
     for (level, cells) in levels.iter().zip(&proposals) {
@@ -58,6 +61,8 @@ pub(crate) fn detect(
     let start = Instant::now();
     let refined = pass.refine(&crop_boxes(&boxes))?;
     t.rnet = start.elapsed();
+    t.rnet_device = pass.take_device_time();
+    t.rnet_multiply_adds = boxes.len() as u64 * RNET_MULTIPLY_ADDS;
     let start = Instant::now();
     let mut kept: Vec<Candidate> = boxes
         .iter()
@@ -89,6 +94,8 @@ pub(crate) fn detect(
     let start = Instant::now();
     let outputs = pass.landmark(&crop_boxes(&boxes))?;
     t.onet = start.elapsed();
+    t.onet_device = pass.take_device_time();
+    t.onet_multiply_adds = boxes.len() as u64 * ONET_MULTIPLY_ADDS;
     let start = Instant::now();
     let mut faces: Vec<Candidate> = boxes
         .iter()

@@ -8,3 +8,4 @@ pub(crate) mod cascade;
 pub(crate) mod crops;
 pub(crate) mod nms;
 pub(crate) mod pyramid;
+pub(crate) mod work;

@@ -208,6 +208,84 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// The median of each stage: wall-clock time, device time (GPU timestamp queries, when the adapter has them), the
+/// host's share of the wall time (uploads, encoding, waiting, readback), the networks' multiply-adds and the rate
+/// achieved (on the device time when there is one), then the candidate counts.
+fn print_stages(stages: &[mtcnn_wgpu::StageTimings]) {
+    type Pick = fn(&mtcnn_wgpu::StageTimings) -> Duration;
+    type PickDevice = fn(&mtcnn_wgpu::StageTimings) -> Option<Duration>;
+    let m = |f: Pick| median(stages.iter().map(f).collect());
+    let device = |f: PickDevice| {
+        let times: Option<Vec<Duration>> = stages.iter().map(f).collect();
+        times.map(median)
+    };
+    let c = &stages[0];
+    println!("  stage              wall ms  device ms    host ms   G mul-add   G mul-add/s");
+    let network = |name: &str, wall: Duration, device: Option<Duration>, work: u64, note: String| {
+        let (device_ms, host_ms) = match device {
+            Some(d) => (
+                format!("{:10.2}", ms(d)),
+                format!("{:10.2}", ms(wall.saturating_sub(d))),
+            ),
+            None => (format!("{:>10}", "-"), format!("{:>10}", "-")),
+        };
+        let seconds = device.unwrap_or(wall).as_secs_f64();
+        let rate = if seconds > 0.0 {
+            work as f64 / seconds / 1e9
+        } else {
+            0.0
+        };
+        println!(
+            "  {name:<16} {:8.2} {device_ms} {host_ms} {:11.3} {:13.1}  {note}",
+            ms(wall),
+            work as f64 / 1e9,
+            rate
+        );
+    };
+    let host_only =
+        |name: &str, wall: Duration, note: String| println!("  {name:<16} {:8.2} {:>47}  {note}", ms(wall), "");
+    network(
+        "pyramid + P-Net",
+        m(|t| t.pnet),
+        device(|t| t.pnet_device),
+        c.pnet_multiply_adds,
+        format!("levels {}, cells above threshold {}", c.levels, c.proposals),
+    );
+    host_only(
+        "P-Net NMS",
+        m(|t| t.pnet_nms),
+        format!("-> {} candidates", c.rnet_inputs),
+    );
+    network(
+        "crops + R-Net",
+        m(|t| t.rnet),
+        device(|t| t.rnet_device),
+        c.rnet_multiply_adds,
+        String::new(),
+    );
+    host_only(
+        "R-Net NMS",
+        m(|t| t.rnet_nms),
+        format!("-> {} candidates", c.onet_inputs),
+    );
+    network(
+        "crops + O-Net",
+        m(|t| t.onet),
+        device(|t| t.onet_device),
+        c.onet_multiply_adds,
+        String::new(),
+    );
+    host_only("O-Net NMS", m(|t| t.onet_nms), format!("-> {} faces", c.faces));
+    let total = m(|t| t.total());
+    let rate = c.multiply_adds() as f64 / total.as_secs_f64().max(1e-12) / 1e9;
+    println!(
+        "  total            {:8.2} {:>21} {:11.3} {rate:13.1}",
+        ms(total),
+        "",
+        c.multiply_adds() as f64 / 1e9
+    );
+}
+
 fn bench(args: &BenchArgs) -> Result<usize, String> {
     let detector = build_detector(&args.detector)?;
     let image = decode(&args.image).map_err(|e| format!("{}: {e}", args.image.display()))?;
@@ -233,27 +311,7 @@ fn bench(args: &BenchArgs) -> Result<usize, String> {
         ms(*totals.iter().min().unwrap_or(&Duration::ZERO)),
     );
     if args.stages {
-        let m = |f: fn(&mtcnn_wgpu::StageTimings) -> Duration| ms(median(stages.iter().map(f).collect()));
-        let c = &stages[0];
-        println!(
-            "  pyramid + P-Net  {:8.2} ms  levels {}, cells above threshold {}",
-            m(|t| t.pnet),
-            c.levels,
-            c.proposals
-        );
-        println!(
-            "  P-Net NMS        {:8.2} ms  -> {} candidates",
-            m(|t| t.pnet_nms),
-            c.rnet_inputs
-        );
-        println!("  crops + R-Net    {:8.2} ms", m(|t| t.rnet));
-        println!(
-            "  R-Net NMS        {:8.2} ms  -> {} candidates",
-            m(|t| t.rnet_nms),
-            c.onet_inputs
-        );
-        println!("  crops + O-Net    {:8.2} ms", m(|t| t.onet));
-        println!("  O-Net NMS        {:8.2} ms  -> {} faces", m(|t| t.onet_nms), c.faces);
+        print_stages(&stages);
     }
     Ok(0)
 }
