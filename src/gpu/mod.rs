@@ -28,8 +28,12 @@ const READBACK: wgpu::BufferUsages = wgpu::BufferUsages::MAP_READ;
 
 /// Words a P-Net candidate record takes: level, row, column, score, four regressions.
 const RECORD: usize = 8;
-/// Candidate slots reserved before the count is known; more are read in a second round when needed.
+/// Candidate slots reserved before the count is known; when more cells pass, the stage runs again with room for all.
 const CANDIDATE_SLOTS: usize = 1 << 15;
+#[cfg(test)]
+pub(crate) const CANDIDATE_SLOTS_FOR_TESTS: usize = CANDIDATE_SLOTS;
+/// Candidate records the first P-Net readback takes (128 KiB); more are read only when more cells passed.
+const FIRST_READ: usize = 4096;
 /// Crops per chunk at most, whatever the limits allow: keeps device memory modest.
 const MAX_CHUNK: usize = 4096;
 
@@ -420,12 +424,24 @@ impl GpuPass<'_> {
                 None,
             );
         }
-        let read = self.buffer("candidates_read", 1 + slots * RECORD, READBACK);
-        plan.copy(&candidates.buffer, &read.buffer, read.bytes);
+        // Usually few cells pass: the first readback takes the count and the first records, a second one the rest
+        // only when more passed.
+        let first_records = slots.min(FIRST_READ);
+        let floats = 1 + slots * RECORD;
+        let read = self.buffer("candidates_read", floats, READBACK);
+        let first_bytes = ((1 + first_records * RECORD) * 4) as u64;
+        plan.copy(&candidates.buffer, &read.buffer, first_bytes);
         let stamps = plan.submit(ctx, &self.gpu.kernels, &mut self.pool)?;
-        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&ctx.read(&read.buffer, read.bytes)?);
+        let mut words: Vec<u32> = bytemuck::pod_collect_to_vec(&ctx.read(&read.buffer, first_bytes)?);
         self.add_device_time(stamps)?;
         let count = words.first().copied().unwrap_or(0) as usize;
+        if count > first_records {
+            let bytes = ((1 + count.min(slots) * RECORD) * 4) as u64;
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            encoder.copy_buffer_to_buffer(&candidates.buffer, 0, &read.buffer, 0, bytes);
+            ctx.queue.submit([encoder.finish()]);
+            words = bytemuck::pod_collect_to_vec(&ctx.read(&read.buffer, bytes)?);
+        }
         Ok((count, words))
     }
 
@@ -563,6 +579,16 @@ impl Pass for GpuPass<'_> {
 impl GpuBackend {
     /// Runs `layers` on `count` images of `h`×`w`×`c` floats; returns the last layer's output.
     pub fn run_layers(&self, layers: &[crate::netdef::Layer], input: &[f32], shape: [usize; 4]) -> Result<Vec<f32>> {
+        Ok(self.run_layers_timed(layers, input, shape)?.0)
+    }
+
+    /// `run_layers`, with the device time of the layers where the device has timestamp queries.
+    pub fn run_layers_timed(
+        &self,
+        layers: &[crate::netdef::Layer],
+        input: &[f32],
+        shape: [usize; 4],
+    ) -> Result<(Vec<f32>, Option<Duration>)> {
         let [count, h, w, c] = shape;
         let net = self.ctx.scoped(|| GpuNet::upload(&self.ctx, layers, "test"))?;
         let parts = [Part {
@@ -592,10 +618,11 @@ impl GpuBackend {
         let mut plan = Plan::default();
         net.record(&mut plan, &parts, &src, [&ping, &pong], &out, 0);
         plan.copy(&out.buffer, &read.buffer, read.bytes);
-        let _ = plan.submit(&self.ctx, &self.kernels, &mut pool)?;
+        let stamps = plan.submit(&self.ctx, &self.kernels, &mut pool)?;
         let mut values: Vec<f32> = bytemuck::pod_collect_to_vec(&self.ctx.read(&read.buffer, read.bytes)?);
         values.truncate(out_floats);
-        Ok(values)
+        let device = stamps.map(|s| self.ctx.read_elapsed(&s)).transpose()?;
+        Ok((values, device))
     }
 
     /// The normalised pyramid levels of `image`, packed one after the other.
