@@ -1,6 +1,6 @@
 //! `detect` on the CPU and on the GPU (when wgpu finds an adapter; lavapipe in CI): end to end, each stage on its
-//! own (the per-stage times that `Detector::detect_timed` measures inside the same calls), and a batch of 16
-//! frames, on the two bench images of `../shared/data/images`.
+//! own (the per-stage times that `Detector::detect_timed` measures inside the same calls), and `detect_batch` on
+//! 16 frames, on the two bench images of `../shared/data/images`.
 //!
 //! `cargo bench --bench detect` (add `-- cpu/` or `-- gpu/` to filter). Without `../shared/data` it falls back to
 //! the shipped astronaut image.
@@ -121,12 +121,9 @@ fn detect(c: &mut Criterion) {
             group.bench_function("detect", |b| b.iter(|| detector.detect(image).expect("detect")));
             if !(software && image.width() > 640) {
                 group.throughput(Throughput::Elements(16 * work.multiply_adds()));
+                let frames = vec![image.clone(); 16];
                 group.bench_function("batch_of_16", |b| {
-                    b.iter(|| {
-                        (0..16)
-                            .map(|_| detector.detect(image).expect("detect").len())
-                            .sum::<usize>()
-                    })
+                    b.iter(|| detector.detect_batch(&frames).expect("detect_batch").len())
                 });
             }
             group.finish();

@@ -1,6 +1,8 @@
 // tf.image.crop_and_resize (bilinear, extrapolation 0 = grey) of the normalised image into size×size RGB crops,
 // for R-Net (24) and O-Net (48). Boxes are [y1, x1, y2, x2] divided by the image size, as TensorFlow receives
 // them; samples run from y1·(H−1) to y2·(H−1). One work item per output value.
+//   segment: one per run of boxes from the same image; in_* = that image, a = the run's first box in `boxes`,
+//   out_off = start = its first output value.
 
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
@@ -29,7 +31,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     r = r / crop;
     let row = r % crop;
     let b = r / crop;
-    let box = boxes[params.w_off + b];
+    let box = boxes[seg.a + b];
     let py = sample_position(box.x, box.z, seg.in_h, row, crop);
     let px = sample_position(box.y, box.w, seg.in_w, q, crop);
     var v = 0.0;

@@ -5,7 +5,7 @@
 // last. The host therefore sends, per output row and per output column, one vec4: (first input index, tap count,
 // first tap's weight, last tap's weight), computed exactly as the CPU path computes them. The weights are never
 // recomputed here, so no fused multiply-add can change them.
-//   segment: in_* = the image, out_* = the level; a = first row entry, b = first column entry (vec4 offsets into
+//   segment: one per (image, level); in_* = the image, out_* = the level; a = first row entry, b = first column entry (vec4 offsets into
 //   `taps`), e = the normaliser 1/(s_y·s_x) as f32 bits.
 
 @group(0) @binding(2) var<storage, read> src: array<f32>;
@@ -44,7 +44,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let line = min(ty.x + ky, last_y) * in_w;
         var row = vec3<f32>(0.0);
         for (var kx = 0u; kx < tx.y; kx++) {
-            let p = (line + min(tx.x + kx, last_x)) * 3u;
+            let p = (*seg).in_off + (line + min(tx.x + kx, last_x)) * 3u;
             let v = vec3<f32>(src[p], src[p + 1u], src[p + 2u]);
             row = row + v * tap_weight(kx, tx);
         }

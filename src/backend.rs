@@ -32,22 +32,27 @@ pub(crate) struct Landmarking {
 
 /// A place where the networks run.
 pub(crate) trait Backend: Send + Sync {
-    /// Takes one image; the returned pass runs the stages on it (a GPU backend uploads it once here).
-    fn begin<'a>(&'a self, image: ImageView<'a>) -> Result<Box<dyn Pass + 'a>>;
+    /// Takes a batch of images; the returned pass runs each stage on all of them together (a GPU backend uploads
+    /// them once here, and each stage is one submission for the whole batch).
+    fn begin<'a>(&'a self, images: &[ImageView<'a>]) -> Result<Box<dyn Pass + 'a>>;
+
+    /// How many of `images` (from the first) one pass should take: all of them on a GPU as long as they fit its
+    /// buffers, one at a time on the CPU, where a batch would only raise the memory peak.
+    fn batch_len(&self, images: &[ImageView<'_>]) -> usize;
 }
 
-/// The three stages on one image.
+/// The three stages on a batch of images. Every argument and result has one entry per image, in order.
 pub(crate) trait Pass {
-    /// Resamples the image to every level (TensorFlow's AREA filter, `pipeline::pyramid::AreaTaps`) and runs
-    /// P-Net on each. Returns, per level, the output cells whose face probability is > `threshold` (float32
-    /// comparison), in row-major order.
-    fn propose(&mut self, levels: &[PyramidLevel], threshold: f32) -> Result<Vec<Vec<Proposal>>>;
+    /// Resamples each image to its levels (TensorFlow's AREA filter, `pipeline::pyramid::AreaTaps`) and runs
+    /// P-Net on each. Returns, per image and level, the output cells whose face probability is > `threshold`
+    /// (float32 comparison), in row-major order.
+    fn propose(&mut self, levels: &[Vec<PyramidLevel>], threshold: f32) -> Result<Vec<Vec<Vec<Proposal>>>>;
 
-    /// Crops each box to 24×24 (`tf.image.crop_and_resize`, bilinear, grey outside) and runs R-Net.
-    fn refine(&mut self, boxes: &[CropBox]) -> Result<Vec<Refinement>>;
+    /// Crops each box of each image to 24×24 (`tf.image.crop_and_resize`, bilinear, grey outside) and runs R-Net.
+    fn refine(&mut self, boxes: &[Vec<CropBox>]) -> Result<Vec<Vec<Refinement>>>;
 
-    /// Crops each box to 48×48 and runs O-Net.
-    fn landmark(&mut self, boxes: &[CropBox]) -> Result<Vec<Landmarking>>;
+    /// Crops each box of each image to 48×48 and runs O-Net.
+    fn landmark(&mut self, boxes: &[Vec<CropBox>]) -> Result<Vec<Vec<Landmarking>>>;
 
     /// The device time of the work submitted since the last call, where the backend can measure it (a GPU with
     /// timestamp queries).

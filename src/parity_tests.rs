@@ -40,6 +40,25 @@ fn gpu() -> Option<&'static GpuBackend> {
     }
 }
 
+/// The batch-shaped pass API on one image.
+trait OneImage {
+    fn propose1(&mut self, levels: &[PyramidLevel], threshold: f32) -> Vec<Vec<crate::pipeline::boxes::Proposal>>;
+    fn refine1(&mut self, boxes: &[CropBox]) -> Vec<crate::backend::Refinement>;
+    fn landmark1(&mut self, boxes: &[CropBox]) -> Vec<crate::backend::Landmarking>;
+}
+
+impl<P: Pass + ?Sized> OneImage for P {
+    fn propose1(&mut self, levels: &[PyramidLevel], threshold: f32) -> Vec<Vec<crate::pipeline::boxes::Proposal>> {
+        self.propose(&[levels.to_vec()], threshold).unwrap().remove(0)
+    }
+    fn refine1(&mut self, boxes: &[CropBox]) -> Vec<crate::backend::Refinement> {
+        self.refine(&[boxes.to_vec()]).unwrap().remove(0)
+    }
+    fn landmark1(&mut self, boxes: &[CropBox]) -> Vec<crate::backend::Landmarking> {
+        self.landmark(&[boxes.to_vec()]).unwrap().remove(0)
+    }
+}
+
 /// A backend of its own (not the shared one), for tests that lower its limits.
 fn private_gpu() -> GpuBackend {
     GpuBackend::new(GpuContext::any_adapter().unwrap(), &Weights::embedded().unwrap()).unwrap()
@@ -47,13 +66,13 @@ fn private_gpu() -> GpuBackend {
 
 /// A GPU pass whose normalised image is in place: the crops read the image that P-Net's stage writes.
 fn pass_ready_for_crops<'a>(gpu: &'a GpuBackend, view: ImageView<'a>) -> crate::gpu::GpuPass<'a> {
-    let mut pass = gpu.start(view).unwrap();
+    let mut pass = gpu.start(&[view]).unwrap();
     let level = PyramidLevel {
         scale: 1.0,
         height: view.height as usize,
         width: view.width as usize,
     };
-    pass.propose(&[level], 0.6).unwrap();
+    pass.propose1(&[level], 0.6);
     pass
 }
 
@@ -296,9 +315,9 @@ fn rnet_and_onet_batches_across_chunk_boundaries_match_cpu() {
     };
     let boxes = random_boxes(40, 22);
     let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
-    let (mut cpu_pass, mut gpu_pass) = (cpu.begin(view).unwrap(), pass_ready_for_crops(&gpu, view));
-    let (r_cpu, r_gpu) = (cpu_pass.refine(&boxes).unwrap(), gpu_pass.refine(&boxes).unwrap());
-    let (o_cpu, o_gpu) = (cpu_pass.landmark(&boxes).unwrap(), gpu_pass.landmark(&boxes).unwrap());
+    let (mut cpu_pass, mut gpu_pass) = (cpu.begin(&[view]).unwrap(), pass_ready_for_crops(&gpu, view));
+    let (r_cpu, r_gpu) = (cpu_pass.refine1(&boxes), gpu_pass.refine1(&boxes));
+    let (o_cpu, o_gpu) = (cpu_pass.landmark1(&boxes), gpu_pass.landmark1(&boxes));
     let mut worst = 0.0f32;
     for (a, b) in r_cpu.iter().zip(&r_gpu) {
         worst = worst.max((a.score - b.score).abs()).max(max_diff(&a.reg, &b.reg));
@@ -422,8 +441,8 @@ fn pnet_candidates_match_cpu_on_every_level() {
     let image = astronaut();
     let (view, levels) = view_and_levels(&image);
     let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
-    let expected = cpu.begin(view).unwrap().propose(&levels, 0.6).unwrap();
-    let got = gpu.start(view).unwrap().propose(&levels, 0.6).unwrap();
+    let expected = cpu.begin(&[view]).unwrap().propose1(&levels, 0.6);
+    let got = gpu.start(&[view]).unwrap().propose1(&levels, 0.6);
     let cells = assert_same_cells(&got, &expected, 0.6);
     assert!(cells > 100, "{cells} cells");
 }
@@ -474,10 +493,10 @@ fn more_candidates_than_reserved_slots_are_all_read_back() {
     let image = astronaut();
     let (view, levels) = view_and_levels(&image);
     let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
-    let expected = cpu.begin(view).unwrap().propose(&levels, 0.0).unwrap();
-    let got = gpu.start(view).unwrap().propose(&levels, 0.0).unwrap();
+    let expected = cpu.begin(&[view]).unwrap().propose1(&levels, 0.0);
+    let got = gpu.start(&[view]).unwrap().propose1(&levels, 0.0);
     let cells = assert_same_cells(&got, &expected, 0.0);
-    assert!(cells > super::gpu::CANDIDATE_SLOTS_FOR_TESTS, "{cells} cells");
+    assert!(cells > crate::gpu::CANDIDATE_SLOTS, "{cells} cells");
 }
 
 #[test]
@@ -492,8 +511,8 @@ fn twenty_thousand_rnet_candidates_run_in_chunks_without_failing() {
     };
     let boxes = random_boxes(20_000, 32);
     let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
-    let expected = cpu.begin(view).unwrap().refine(&boxes).unwrap();
-    let got = pass_ready_for_crops(gpu, view).refine(&boxes).unwrap();
+    let expected = cpu.begin(&[view]).unwrap().refine1(&boxes);
+    let got = pass_ready_for_crops(gpu, view).refine1(&boxes);
     assert_eq!(got.len(), boxes.len());
     let worst = got
         .iter()
@@ -569,14 +588,42 @@ fn levels_split_into_groups_under_a_small_binding_limit_give_the_same_candidates
     let Some(shared) = gpu() else { return };
     let image = astronaut();
     let (view, levels) = view_and_levels(&image);
-    let expected = shared.start(view).unwrap().propose(&levels, 0.6).unwrap();
+    let expected = shared.start(&[view]).unwrap().propose1(&levels, 0.6);
     // Level 0's conv1 output (305·305·10 floats) is the largest tensor: a limit just above it puts level 0 in a
     // group of its own and the other nine in a second one, instead of all ten in one.
     let mut gpu = private_gpu();
     gpu.binding_cap = 305 * 305 * 10 + 1000;
-    let groups = gpu.start(view).unwrap().level_groups(&levels).unwrap().len();
+    let jobs: Vec<crate::gpu::LevelJob> = levels
+        .iter()
+        .map(|&level| crate::gpu::LevelJob { image: 0, level })
+        .collect();
+    let groups = gpu.start(&[view]).unwrap().level_groups(&jobs).unwrap().len();
     assert_eq!(groups, 2);
-    let got = gpu.start(view).unwrap().propose(&levels, 0.6).unwrap();
+    let got = gpu.start(&[view]).unwrap().propose1(&levels, 0.6);
     assert_eq!(got, expected);
     assert!(expected.iter().map(Vec::len).sum::<usize>() > 100);
+}
+
+#[test]
+fn a_batch_is_split_into_passes_that_fit_one_binding() {
+    if gpu().is_none() {
+        return;
+    }
+    let mut gpu = private_gpu();
+    let rgb = random_image(40, 30, 3);
+    let view = ImageView {
+        width: 40,
+        height: 30,
+        rgb: &rgb,
+    };
+    let views = [view; 5];
+    // Room for the float32 copies of two 40×30 images, not three.
+    gpu.binding_cap = 2 * 40 * 30 * 3 + 100;
+    assert_eq!(gpu.batch_len(&views), 2);
+    assert_eq!(gpu.batch_len(&views[..1]), 1);
+    assert_eq!(gpu.batch_len(&[]), 0);
+    // Asked for all five at once anyway, the pass says why it cannot.
+    let err = gpu.start(&views).err().expect("too large a batch");
+    assert!(matches!(err, crate::Error::ImageTooLarge { .. }), "{err}");
+    assert!(gpu.start(&views[..2]).is_ok());
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Per-stage wall-clock times, device times, work and candidate counts of one [`crate::Detector::detect_timed`]
-/// call.
+/// call (or of a whole batch, [`crate::Detector::detect_batch_timed`]: times of the batch, counts summed).
 ///
 /// The wall-clock times include everything the host does for a stage (uploads, encoding, waiting, readback). On a
 /// GPU whose adapter offers timestamp queries, the `*_device` fields hold the time the stage's compute pass took
@@ -51,6 +51,31 @@ impl StageTimings {
     /// The sum of the stage times.
     pub fn total(&self) -> Duration {
         self.pnet + self.pnet_nms + self.rnet + self.rnet_nms + self.onet + self.onet_nms
+    }
+
+    /// Adds another pass's times and counts (a batch run as several passes).
+    pub(crate) fn accumulate(&mut self, other: &StageTimings) {
+        let add = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or_default() + b.unwrap_or_default()),
+        };
+        self.levels += other.levels;
+        self.pnet += other.pnet;
+        self.proposals += other.proposals;
+        self.pnet_nms += other.pnet_nms;
+        self.rnet_inputs += other.rnet_inputs;
+        self.rnet += other.rnet;
+        self.rnet_nms += other.rnet_nms;
+        self.onet_inputs += other.onet_inputs;
+        self.onet += other.onet;
+        self.onet_nms += other.onet_nms;
+        self.faces += other.faces;
+        self.pnet_device = add(self.pnet_device, other.pnet_device);
+        self.rnet_device = add(self.rnet_device, other.rnet_device);
+        self.onet_device = add(self.onet_device, other.onet_device);
+        self.pnet_multiply_adds += other.pnet_multiply_adds;
+        self.rnet_multiply_adds += other.rnet_multiply_adds;
+        self.onet_multiply_adds += other.onet_multiply_adds;
     }
 
     /// The multiply-adds of all three networks.

@@ -34,49 +34,80 @@ impl CpuBackend {
 }
 
 impl Backend for CpuBackend {
-    fn begin<'a>(&'a self, image: ImageView<'a>) -> Result<Box<dyn Pass + 'a>> {
+    fn begin<'a>(&'a self, images: &[ImageView<'a>]) -> Result<Box<dyn Pass + 'a>> {
         // The package normalises the whole image once, before resizing and cropping; the values are exact in f32.
-        let data = image.rgb.iter().map(|&v| (f32::from(v) - 127.5) / 128.0).collect();
-        let image = Tensor::from_vec(1, image.height as usize, image.width as usize, 3, data);
+        let images = images
+            .iter()
+            .map(|image| {
+                let data = image.rgb.iter().map(|&v| (f32::from(v) - 127.5) / 128.0).collect();
+                Tensor::from_vec(1, image.height as usize, image.width as usize, 3, data)
+            })
+            .collect();
         Ok(Box::new(CpuPass {
             nets: &self.nets,
-            image,
+            images,
         }))
+    }
+
+    fn batch_len(&self, images: &[ImageView<'_>]) -> usize {
+        // Each image already keeps both cores busy; batching would only hold several pyramids at once.
+        images.len().min(1)
     }
 }
 
 struct CpuPass<'a> {
     nets: &'a CpuNets,
-    image: Tensor,
+    images: Vec<Tensor>,
+}
+
+/// Crops `boxes` of `image` to `size`×`size` in batches and runs `net` on each batch, in parallel, keeping the
+/// order.
+fn crops_through<T: Send>(
+    nets: &CpuNets,
+    image: &Tensor,
+    boxes: &[CropBox],
+    size: usize,
+    net: impl Fn(&CpuNets, &[f32]) -> Vec<T> + Sync,
+) -> Vec<T> {
+    let patch = size * size * 3;
+    let per_batch: Vec<Vec<T>> = boxes
+        .par_chunks(CROP_BATCH)
+        .map(|chunk| {
+            let mut input = vec![0.0f32; chunk.len() * patch];
+            crop_and_resize(image, chunk, size, &mut input);
+            net(nets, &input)
+        })
+        .collect();
+    per_batch.into_iter().flatten().collect()
 }
 
 impl CpuPass<'_> {
-    /// Crops `boxes` to `size`×`size` in batches and runs `net` on each batch, in parallel, keeping the order.
-    fn crops_through<T: Send>(
+    /// `crops_through` for every image of the pass.
+    fn each_image<T: Send>(
         &self,
-        boxes: &[CropBox],
+        boxes: &[Vec<CropBox>],
         size: usize,
         net: impl Fn(&CpuNets, &[f32]) -> Vec<T> + Sync,
-    ) -> Vec<T> {
-        let patch = size * size * 3;
-        let per_batch: Vec<Vec<T>> = boxes
-            .par_chunks(CROP_BATCH)
-            .map(|chunk| {
-                let mut input = vec![0.0f32; chunk.len() * patch];
-                crop_and_resize(&self.image, chunk, size, &mut input);
-                net(self.nets, &input)
-            })
-            .collect();
-        per_batch.into_iter().flatten().collect()
+    ) -> Vec<Vec<T>> {
+        self.images
+            .iter()
+            .zip(boxes)
+            .map(|(image, boxes)| crops_through(self.nets, image, boxes, size, &net))
+            .collect()
     }
 }
 
 impl Pass for CpuPass<'_> {
-    fn propose(&mut self, levels: &[PyramidLevel], threshold: f32) -> Result<Vec<Vec<Proposal>>> {
-        Ok(levels
+    fn propose(&mut self, levels: &[Vec<PyramidLevel>], threshold: f32) -> Result<Vec<Vec<Vec<Proposal>>>> {
+        let jobs: Vec<(usize, &PyramidLevel)> = levels
+            .iter()
+            .enumerate()
+            .flat_map(|(i, levels)| levels.iter().map(move |l| (i, l)))
+            .collect();
+        let mut cells: Vec<Vec<Proposal>> = jobs
             .par_iter()
-            .map(|level| {
-                let scaled = resize_area(&self.image, level.height, level.width);
+            .map(|&(i, level)| {
+                let scaled = resize_area(&self.images[i], level.height, level.width);
                 let maps = self.nets.pnet_tensor(scaled);
                 let mut cells = Vec::new();
                 for (i, &score) in maps.face_prob.iter().enumerate() {
@@ -92,11 +123,14 @@ impl Pass for CpuPass<'_> {
                 }
                 cells
             })
-            .collect())
+            .collect();
+        // Back from (image, level) jobs to one list of levels per image.
+        let mut rest = cells.drain(..);
+        Ok(levels.iter().map(|l| rest.by_ref().take(l.len()).collect()).collect())
     }
 
-    fn refine(&mut self, boxes: &[CropBox]) -> Result<Vec<Refinement>> {
-        Ok(self.crops_through(boxes, 24, |nets, input| {
+    fn refine(&mut self, boxes: &[Vec<CropBox>]) -> Result<Vec<Vec<Refinement>>> {
+        Ok(self.each_image(boxes, 24, |nets, input| {
             nets.rnet_batch(input)
                 .into_iter()
                 .map(|o| Refinement {
@@ -107,8 +141,8 @@ impl Pass for CpuPass<'_> {
         }))
     }
 
-    fn landmark(&mut self, boxes: &[CropBox]) -> Result<Vec<Landmarking>> {
-        Ok(self.crops_through(boxes, 48, |nets, input| {
+    fn landmark(&mut self, boxes: &[Vec<CropBox>]) -> Result<Vec<Vec<Landmarking>>> {
+        Ok(self.each_image(boxes, 48, |nets, input| {
             nets.onet_batch(input)
                 .into_iter()
                 .map(|o| Landmarking {

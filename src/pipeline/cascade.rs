@@ -1,59 +1,77 @@
-//! The three stages in the reference's order (`stage_pnet.py`, `stage_rnet.py`, `stage_onet.py`).
+//! The three stages in the reference's order (`stage_pnet.py`, `stage_rnet.py`, `stage_onet.py`), on a batch of
+//! images: each stage runs the networks on every image of the batch at once, and the box arithmetic between the
+//! stages is done per image, exactly as for one image alone.
 
 use std::time::Instant;
 
 use super::boxes::{calibrate, landmarks_to_image, pnet_box, square, Candidate};
 use super::crops::CropBox;
 use super::nms::{fast_nms, sort_desc, Overlap};
-use super::pyramid::pyramid_levels;
+use super::pyramid::{pyramid_levels, PyramidLevel};
 use super::work::{pnet_multiply_adds, ONET_MULTIPLY_ADDS, RNET_MULTIPLY_ADDS};
 use crate::backend::{Backend, ImageView};
 use crate::error::Result;
 use crate::options::{DetectorOptions, Stages};
 use crate::timings::StageTimings;
 
-/// Runs the cascade on one image. Returns the final candidates, best first, with unclamped float64 corners.
+/// Runs the cascade on each image. Returns each image's final candidates, best first, with unclamped float64
+/// corners, and the timings of the batch (times of the whole batch, counts summed over its images).
 pub(crate) fn detect(
     backend: &dyn Backend,
-    image: ImageView<'_>,
+    images: &[ImageView<'_>],
     options: &DetectorOptions,
-) -> Result<(Vec<Candidate>, StageTimings)> {
+) -> Result<(Vec<Vec<Candidate>>, StageTimings)> {
     let mut t = StageTimings::default();
-    let levels = pyramid_levels(image.width, image.height, options);
-    t.levels = levels.len();
-    if levels.is_empty() {
-        return Ok((Vec::new(), t));
+    let levels: Vec<Vec<PyramidLevel>> = images
+        .iter()
+        .map(|i| pyramid_levels(i.width, i.height, options))
+        .collect();
+    t.levels = levels.iter().map(Vec::len).sum();
+    if t.levels == 0 {
+        return Ok((vec![Vec::new(); images.len()], t));
     }
-    let mut pass = backend.begin(image)?;
-    let crop_boxes = |boxes: &[Candidate]| -> Vec<CropBox> {
+    let mut pass = backend.begin(images)?;
+    let crop_boxes = |boxes: &[Vec<Candidate>]| -> Vec<Vec<CropBox>> {
         boxes
             .iter()
-            .map(|b| CropBox::normalized(b, image.width, image.height))
+            .zip(images)
+            .map(|(b, image)| {
+                b.iter()
+                    .map(|b| CropBox::normalized(b, image.width, image.height))
+                    .collect()
+            })
             .collect()
     };
+    let count = |boxes: &[Vec<Candidate>]| boxes.iter().map(Vec::len).sum::<usize>();
 
     // Stage 1: P-Net on every level; per level sort, NMS 0.5; then across levels sort, NMS 0.7, square.
     let start = Instant::now();
     let proposals = pass.propose(&levels, options.thresholds.pnet)?;
     t.pnet = start.elapsed();
     t.pnet_device = pass.take_device_time();
-    t.pnet_multiply_adds = levels.iter().map(pnet_multiply_adds).sum();
+    t.pnet_multiply_adds = levels.iter().flatten().map(pnet_multiply_adds).sum();
     let start = Instant::now();
-    let mut boxes = Vec::new();
-    for (level, cells) in levels.iter().zip(&proposals) {
-        t.proposals += cells.len();
-        let mut level_boxes: Vec<Candidate> = cells.iter().map(|p| pnet_box(p, level.scale)).collect();
-        sort_desc(&mut level_boxes);
-        boxes.extend(fast_nms(level_boxes, options.nms.pnet_level, Overlap::Union));
-    }
-    sort_desc(&mut boxes);
-    let boxes: Vec<Candidate> = fast_nms(boxes, options.nms.pnet_all, Overlap::Union)
+    let boxes: Vec<Vec<Candidate>> = levels
         .iter()
-        .map(square)
+        .zip(&proposals)
+        .map(|(levels, proposals)| {
+            let mut boxes = Vec::new();
+            for (level, cells) in levels.iter().zip(proposals) {
+                t.proposals += cells.len();
+                let mut level_boxes: Vec<Candidate> = cells.iter().map(|p| pnet_box(p, level.scale)).collect();
+                sort_desc(&mut level_boxes);
+                boxes.extend(fast_nms(level_boxes, options.nms.pnet_level, Overlap::Union));
+            }
+            sort_desc(&mut boxes);
+            fast_nms(boxes, options.nms.pnet_all, Overlap::Union)
+                .iter()
+                .map(square)
+                .collect()
+        })
         .collect();
     t.pnet_nms = start.elapsed();
-    t.rnet_inputs = boxes.len();
-    if boxes.is_empty() {
+    t.rnet_inputs = count(&boxes);
+    if t.rnet_inputs == 0 {
         return Ok((boxes, t));
     }
 
@@ -62,57 +80,69 @@ pub(crate) fn detect(
     let refined = pass.refine(&crop_boxes(&boxes))?;
     t.rnet = start.elapsed();
     t.rnet_device = pass.take_device_time();
-    t.rnet_multiply_adds = boxes.len() as u64 * RNET_MULTIPLY_ADDS;
+    t.rnet_multiply_adds = t.rnet_inputs as u64 * RNET_MULTIPLY_ADDS;
     let start = Instant::now();
-    let mut kept: Vec<Candidate> = boxes
+    let boxes: Vec<Vec<Candidate>> = boxes
         .iter()
         .zip(&refined)
-        .filter(|(_, r)| r.score > options.thresholds.rnet)
-        .map(|(b, r)| {
-            calibrate(
-                &Candidate {
-                    score: f64::from(r.score),
-                    ..*b
-                },
-                r.reg,
-            )
+        .map(|(boxes, refined)| {
+            let mut kept: Vec<Candidate> = boxes
+                .iter()
+                .zip(refined)
+                .filter(|(_, r)| r.score > options.thresholds.rnet)
+                .map(|(b, r)| {
+                    calibrate(
+                        &Candidate {
+                            score: f64::from(r.score),
+                            ..*b
+                        },
+                        r.reg,
+                    )
+                })
+                .collect();
+            sort_desc(&mut kept);
+            fast_nms(kept, options.nms.rnet, Overlap::Union)
+                .iter()
+                .map(square)
+                .collect()
         })
         .collect();
-    sort_desc(&mut kept);
-    let boxes: Vec<Candidate> = fast_nms(kept, options.nms.rnet, Overlap::Union)
-        .iter()
-        .map(square)
-        .collect();
     t.rnet_nms = start.elapsed();
-    if options.stages == Stages::FacesOnly || boxes.is_empty() {
-        t.faces = boxes.len();
+    if options.stages == Stages::FacesOnly || count(&boxes) == 0 {
+        t.faces = count(&boxes);
         return Ok((boxes, t));
     }
-    t.onet_inputs = boxes.len();
+    t.onet_inputs = count(&boxes);
 
     // Stage 3: O-Net; landmarks on the input boxes, replace the score, calibrate, threshold, sort, NMS 0.7 'min'.
     let start = Instant::now();
     let outputs = pass.landmark(&crop_boxes(&boxes))?;
     t.onet = start.elapsed();
     t.onet_device = pass.take_device_time();
-    t.onet_multiply_adds = boxes.len() as u64 * ONET_MULTIPLY_ADDS;
+    t.onet_multiply_adds = t.onet_inputs as u64 * ONET_MULTIPLY_ADDS;
     let start = Instant::now();
-    let mut faces: Vec<Candidate> = boxes
+    let faces: Vec<Vec<Candidate>> = boxes
         .iter()
         .zip(&outputs)
-        .filter(|(_, o)| o.score > options.thresholds.onet)
-        .map(|(b, o)| {
-            let with_landmarks = Candidate {
-                score: f64::from(o.score),
-                landmarks: Some(landmarks_to_image(b, &o.landmarks)),
-                ..*b
-            };
-            calibrate(&with_landmarks, o.reg)
+        .map(|(boxes, outputs)| {
+            let mut faces: Vec<Candidate> = boxes
+                .iter()
+                .zip(outputs)
+                .filter(|(_, o)| o.score > options.thresholds.onet)
+                .map(|(b, o)| {
+                    let with_landmarks = Candidate {
+                        score: f64::from(o.score),
+                        landmarks: Some(landmarks_to_image(b, &o.landmarks)),
+                        ..*b
+                    };
+                    calibrate(&with_landmarks, o.reg)
+                })
+                .collect();
+            sort_desc(&mut faces);
+            fast_nms(faces, options.nms.onet, Overlap::Min)
         })
         .collect();
-    sort_desc(&mut faces);
-    let faces = fast_nms(faces, options.nms.onet, Overlap::Min);
     t.onet_nms = start.elapsed();
-    t.faces = faces.len();
+    t.faces = count(&faces);
     Ok((faces, t))
 }

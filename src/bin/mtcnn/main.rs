@@ -87,6 +87,9 @@ struct BenchArgs {
     /// Also print the median time of each stage and the candidate counts.
     #[arg(long)]
     stages: bool,
+    /// Time `detect_batch` on this many copies of the image (frames a second = batch / time).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    batch: u32,
     #[command(flatten)]
     detector: DetectorArgs,
 }
@@ -290,24 +293,37 @@ fn bench(args: &BenchArgs) -> Result<usize, String> {
     let detector = build_detector(&args.detector)?;
     let image = decode(&args.image).map_err(|e| format!("{}: {e}", args.image.display()))?;
     let runs = args.runs.max(1);
-    let (faces, _) = detector.detect_timed(&image).map_err(|e| e.to_string())?; // warm-up
+    let batch = vec![image.clone(); args.batch as usize];
+    let (faces, _) = detector.detect_batch_timed(&batch).map_err(|e| e.to_string())?; // warm-up
+    let faces = faces.first().map_or(0, Vec::len);
     let mut totals = Vec::with_capacity(runs);
     let mut stages = Vec::with_capacity(runs);
     for _ in 0..runs {
         let start = Instant::now();
-        let (_, t) = detector.detect_timed(&image).map_err(|e| e.to_string())?;
+        let (_, t) = detector.detect_batch_timed(&batch).map_err(|e| e.to_string())?;
         totals.push(start.elapsed());
         stages.push(t);
     }
+    let median_total = median(totals.clone());
+    let per_batch = if args.batch > 1 {
+        format!(
+            " for a batch of {}: {:.2} ms a frame, {:.1} frames a second",
+            args.batch,
+            ms(median_total) / f64::from(args.batch),
+            f64::from(args.batch) / median_total.as_secs_f64()
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "{} {}x{} device {} threads {}: {} faces, median {:.2} ms, min {:.2} ms over {runs} runs",
+        "{} {}x{} device {} threads {}: {} faces, median {:.2} ms, min {:.2} ms over {runs} runs{per_batch}",
         args.image.display(),
         image.width(),
         image.height(),
         detector.device().name(),
         rayon::current_num_threads(),
-        faces.len(),
-        ms(median(totals.clone())),
+        faces,
+        ms(median_total),
         ms(*totals.iter().min().unwrap_or(&Duration::ZERO)),
     );
     if args.stages {

@@ -1,0 +1,663 @@
+//! One pass of the GPU backend over a batch of images: the images go up once, and each stage (pyramid + P-Net,
+//! crops + R-Net, crops + O-Net) is one submission for the whole batch with one small readback. The levels of
+//! every image are segments of the same dispatches, and the crops of every image are rows of the same batches.
+
+use std::sync::MutexGuard;
+use std::time::Duration;
+
+use super::buffers::BufferPool;
+use super::kernels::{Kernel, Params, Plan, Segment, View};
+use super::nets::{level_parts, total_floats, Part};
+use super::{GpuBackend, READBACK, STORAGE};
+use crate::backend::{ImageView, Landmarking, Pass, Refinement};
+use crate::error::{Error, Result};
+use crate::netdef::{ONET_HEADS, PNET_HEADS, RNET_HEADS};
+use crate::pipeline::boxes::Proposal;
+use crate::pipeline::crops::CropBox;
+use crate::pipeline::pyramid::{area_normaliser, AreaTaps, PyramidLevel};
+
+/// Words a P-Net candidate record takes: level job, row, column, score, four regressions.
+const RECORD: usize = 8;
+/// Candidate slots reserved before the count is known; when more cells pass, the stage runs again with room for all.
+pub(crate) const CANDIDATE_SLOTS: usize = 1 << 15;
+/// Candidate records the first P-Net readback takes (128 KiB); more are read only when more cells passed.
+const FIRST_READ: usize = 4096;
+
+/// One output row's or column's AREA taps: first input index, tap count, first and last weight bits.
+type AreaEntry = [u32; 4];
+
+/// Where one image of the batch sits: its size, its first 32-bit word in the uploaded RGB bytes and its first
+/// float in the normalised images.
+#[derive(Clone, Copy, Debug)]
+struct Placed {
+    width: usize,
+    height: usize,
+    rgb_word: usize,
+    float: usize,
+}
+
+/// One pyramid level of one image of the batch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LevelJob {
+    pub image: usize,
+    pub level: PyramidLevel,
+}
+
+impl GpuBackend {
+    /// How many of `images`, from the first, fit one pass: their float32 copies together within one storage
+    /// binding and within `BATCH_FLOATS`, so that a large batch is split rather than exhausting the device.
+    pub(crate) fn images_per_pass(&self, images: &[ImageView<'_>]) -> usize {
+        let limit = self.max_binding_floats().min(super::BATCH_FLOATS);
+        let mut total = 0;
+        let fitting = images
+            .iter()
+            .take_while(|i| {
+                total += i.width as usize * i.height as usize * 3;
+                total <= limit
+            })
+            .count();
+        fitting.max(images.len().min(1))
+    }
+
+    /// Uploads the images (8-bit RGB, as they are: normalisation happens on the GPU) and locks the buffer pool.
+    pub(crate) fn start<'a>(&'a self, images: &[ImageView<'_>]) -> Result<GpuPass<'a>> {
+        self.ctx.check_alive()?;
+        let limit = self.max_binding_floats();
+        let mut placed = Vec::with_capacity(images.len());
+        let mut bytes = Vec::new();
+        let mut floats = 0;
+        for image in images {
+            let (width, height) = (image.width as usize, image.height as usize);
+            if width * height * 3 > limit {
+                return Err(Error::ImageTooLarge {
+                    width: image.width,
+                    height: image.height,
+                    reason: format!(
+                        "its float32 copy exceeds the adapter's storage binding limit of {} bytes; use the CPU path",
+                        limit * 4
+                    ),
+                });
+            }
+            placed.push(Placed {
+                width,
+                height,
+                rgb_word: bytes.len() / 4,
+                float: floats,
+            });
+            bytes.extend_from_slice(image.rgb);
+            bytes.resize(bytes.len().next_multiple_of(4), 0);
+            floats += width * height * 3;
+        }
+        if floats > limit {
+            let (width, height) = (images[0].width, images[0].height);
+            return Err(Error::ImageTooLarge {
+                width,
+                height,
+                reason: format!(
+                    "the batch of {} images exceeds the adapter's storage binding limit of {} bytes",
+                    images.len(),
+                    limit * 4
+                ),
+            });
+        }
+        bytes.resize(bytes.len().max(4), 0);
+        let mut pool = self.lock_pool();
+        self.ctx.scoped(|| {
+            let rgb = pool.get(&self.ctx, "rgb", bytes.len() as u64, STORAGE);
+            self.ctx.queue.write_buffer(&rgb, 0, &bytes);
+        })?;
+        Ok(GpuPass {
+            gpu: self,
+            pool,
+            images: placed,
+            rgb_bytes: bytes.len() as u64,
+            floats,
+            device_time: None,
+        })
+    }
+}
+
+pub(crate) struct GpuPass<'a> {
+    gpu: &'a GpuBackend,
+    pool: MutexGuard<'a, BufferPool>,
+    images: Vec<Placed>,
+    rgb_bytes: u64,
+    /// Floats of all normalised images.
+    floats: usize,
+    /// Device time of the submissions since `take_device_time` last ran, when the device has timestamp queries.
+    device_time: Option<Duration>,
+}
+
+impl GpuPass<'_> {
+    /// Adds the device time of a submission whose results have been read (so its timestamps are written).
+    fn add_device_time(&mut self, stamps: Option<wgpu::Buffer>) -> Result<()> {
+        if let Some(stamps) = stamps {
+            let elapsed = self.gpu.ctx.read_elapsed(&stamps)?;
+            self.device_time = Some(self.device_time.unwrap_or_default() + elapsed);
+        }
+        Ok(())
+    }
+
+    /// Runs a stage inside error scopes, so that buffer creation and uploads are covered as well as the dispatches.
+    fn scoped<T>(&mut self, stage: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let gpu = self.gpu;
+        gpu.ctx.scoped(|| stage(self))?
+    }
+
+    fn buffer(&mut self, name: &'static str, floats: usize, usage: wgpu::BufferUsages) -> View {
+        let bytes = (floats * 4) as u64;
+        View::new(&self.pool.get(&self.gpu.ctx, name, bytes, usage), bytes)
+    }
+
+    /// The normalised images (written by P-Net's stage, read by the crops).
+    fn normalized(&mut self) -> View {
+        let floats = self.floats;
+        self.buffer("image", floats, STORAGE)
+    }
+
+    /// Splits level jobs into groups whose tensors each fit one storage binding. Usually one group: all levels
+    /// of all images go through one dispatch per layer.
+    pub(crate) fn level_groups(&self, jobs: &[LevelJob]) -> Result<Vec<std::ops::Range<usize>>> {
+        let limit = self.gpu.max_binding_floats();
+        let mut groups = Vec::new();
+        let (mut start, mut sum) = (0, 0);
+        for (i, job) in jobs.iter().enumerate() {
+            let floats = self.gpu.pnet.largest_floats(&level_parts(&[job.level]));
+            if floats > limit {
+                let image = &self.images[job.image];
+                return Err(Error::ImageTooLarge {
+                    width: image.width as u32,
+                    height: image.height as u32,
+                    reason: format!(
+                        "a pyramid level of {}×{} needs {} bytes, over the adapter's binding limit",
+                        job.level.width,
+                        job.level.height,
+                        floats * 4
+                    ),
+                });
+            }
+            if sum + floats > limit {
+                groups.push(start..i);
+                (start, sum) = (i, 0);
+            }
+            sum += floats;
+        }
+        groups.push(start..jobs.len());
+        Ok(groups)
+    }
+
+    /// The AREA taps of every level job in one table of vec4s: per output row, then per output column,
+    /// (first input index, tap count, first weight bits, last weight bits). Taps between the first and the last
+    /// weigh 1. Returns the table and, per job, the entries of its first row and first column and its normaliser.
+    fn area_tables(&self, jobs: &[LevelJob]) -> (Vec<AreaEntry>, Vec<(u32, u32, f32)>) {
+        let mut table = Vec::new();
+        let mut offsets = Vec::new();
+        for job in jobs {
+            let image = &self.images[job.image];
+            let ty = AreaTaps::new(image.height, job.level.height);
+            let tx = AreaTaps::new(image.width, job.level.width);
+            let mut job_offsets = [0u32; 2];
+            for (slot, t) in [&ty, &tx].into_iter().enumerate() {
+                job_offsets[slot] = table.len() as u32;
+                table.extend(t.starts.windows(2).map(|w| {
+                    let (first, last) = (w[0], w[1] - 1);
+                    debug_assert!(t.index[first..=last]
+                        .windows(2)
+                        .all(|p| p[1] == p[0] + 1 || p[1] == p[0]));
+                    debug_assert!(t.weight[first + 1..last.max(first + 1)].iter().all(|&v| v == 1.0));
+                    [
+                        t.index[first] as u32,
+                        (last + 1 - first) as u32,
+                        t.weight[first].to_bits(),
+                        t.weight[last].to_bits(),
+                    ]
+                }));
+            }
+            offsets.push((job_offsets[0], job_offsets[1], area_normaliser(&ty, &tx)));
+        }
+        (table, offsets)
+    }
+
+    /// Records the normalisation of the uploaded images; returns the normalised images.
+    pub(super) fn record_normalize(&mut self, plan: &mut Plan) -> View {
+        let normalized = self.normalized();
+        let rgb = View::new(
+            &self.pool.get(&self.gpu.ctx, "rgb", self.rgb_bytes, STORAGE),
+            self.rgb_bytes,
+        );
+        let segments = self
+            .images
+            .iter()
+            .map(|i| Segment {
+                in_off: i.rgb_word as u32,
+                out_off: i.float as u32,
+                start: i.float as u32,
+                ..Default::default()
+            })
+            .collect();
+        plan.dispatch(
+            Kernel::Normalize,
+            Params {
+                total: self.floats as u32,
+                ..Default::default()
+            },
+            segments,
+            Some(rgb),
+            normalized.clone(),
+            None,
+        );
+        normalized
+    }
+
+    /// Uploads the AREA taps of `jobs`; returns the table and each job's (row starts, column starts, normaliser).
+    fn upload_taps(&mut self, jobs: &[LevelJob]) -> (View, Vec<(u32, u32, f32)>) {
+        let (table, offsets) = self.area_tables(jobs);
+        let taps = self.buffer("taps", table.len() * 4, STORAGE);
+        self.gpu
+            .ctx
+            .queue
+            .write_buffer(&taps.buffer, 0, bytemuck::cast_slice(&table));
+        (taps, offsets)
+    }
+
+    /// Records the AREA resize of the normalised images into the level `parts` (one per job) of `pyramid`.
+    fn record_resize(
+        &self,
+        plan: &mut Plan,
+        jobs: &[LevelJob],
+        parts: &[Part],
+        offsets: &[(u32, u32, f32)],
+        [normalized, pyramid, taps]: [&View; 3],
+    ) {
+        let mut start = 0u32;
+        let segments = jobs
+            .iter()
+            .zip(parts)
+            .zip(offsets)
+            .map(|((job, p), &(ys, xs, k))| {
+                let image = &self.images[job.image];
+                let s = Segment {
+                    count: 1,
+                    in_h: image.height as u32,
+                    in_w: image.width as u32,
+                    in_off: image.float as u32,
+                    out_h: p.h as u32,
+                    out_w: p.w as u32,
+                    out_off: p.offset as u32,
+                    start,
+                    a: ys,
+                    b: xs,
+                    e: k.to_bits(),
+                    ..Default::default()
+                };
+                start += (p.h * p.w) as u32;
+                s
+            })
+            .collect();
+        plan.dispatch(
+            Kernel::ResizeArea,
+            Params {
+                total: start,
+                ..Default::default()
+            },
+            segments,
+            Some(normalized.clone()),
+            pyramid.clone(),
+            Some(taps.clone()),
+        );
+    }
+
+    /// Records the crops of boxes `first..first + count` of the batch (already uploaded to `boxes`, image by
+    /// image; `owners[i]` is the image of box i) into `crops`: one segment per image in that range.
+    fn record_crops(
+        &self,
+        plan: &mut Plan,
+        owners: &[usize],
+        first: usize,
+        count: usize,
+        size: usize,
+        [normalized, boxes, crops]: [&View; 3],
+    ) {
+        let patch = size * size * 3;
+        let mut segments = Vec::new();
+        let mut run = first;
+        while run < first + count {
+            let owner = owners[run];
+            let end = (run..first + count)
+                .find(|&i| owners[i] != owner)
+                .unwrap_or(first + count);
+            let image = &self.images[owner];
+            segments.push(Segment {
+                count: (end - run) as u32,
+                in_h: image.height as u32,
+                in_w: image.width as u32,
+                in_off: image.float as u32,
+                out_off: ((run - first) * patch) as u32,
+                start: ((run - first) * patch) as u32,
+                a: run as u32,
+                ..Default::default()
+            });
+            run = end;
+        }
+        plan.dispatch(
+            Kernel::CropResize,
+            Params {
+                total: (count * patch) as u32,
+                size: size as u32,
+                ..Default::default()
+            },
+            segments,
+            Some(normalized.clone()),
+            crops.clone(),
+            Some(boxes.clone()),
+        );
+    }
+
+    fn upload_boxes(&mut self, boxes: &[CropBox]) -> View {
+        let packed: Vec<[f32; 4]> = boxes.iter().map(|b| [b.y1, b.x1, b.y2, b.x2]).collect();
+        let view = self.buffer("boxes", boxes.len() * 4, STORAGE);
+        self.gpu
+            .ctx
+            .queue
+            .write_buffer(&view.buffer, 0, bytemuck::cast_slice(&packed));
+        view
+    }
+
+    fn run_pnet(&mut self, jobs: &[LevelJob], threshold: f32, slots: usize) -> Result<(usize, Vec<u32>)> {
+        let ctx = &self.gpu.ctx;
+        let mut plan = Plan::default();
+        let normalized = self.record_normalize(&mut plan);
+        let (taps, offsets) = self.upload_taps(jobs);
+        let levels: Vec<PyramidLevel> = jobs.iter().map(|j| j.level).collect();
+
+        let groups = self.level_groups(jobs)?;
+        let group_floats = |range: &std::ops::Range<usize>, layer: Option<usize>| -> usize {
+            let parts = level_parts(&levels[range.clone()]);
+            match layer {
+                None => total_floats(&parts),
+                Some(i) => total_floats(&self.gpu.pnet.shapes(&parts)[i]),
+            }
+        };
+        let layers = self.gpu.pnet.layer_count();
+        let largest = |layer: Option<usize>| groups.iter().map(|g| group_floats(g, layer)).max().unwrap_or(0);
+        let pyramid = self.buffer("pyramid", largest(None), STORAGE);
+        let ping = self.buffer(
+            "ping",
+            (0..layers - 1).step_by(2).map(|i| largest(Some(i))).max().unwrap_or(0),
+            STORAGE,
+        );
+        let pong = self.buffer(
+            "pong",
+            (1..layers - 1).step_by(2).map(|i| largest(Some(i))).max().unwrap_or(0),
+            STORAGE,
+        );
+        let heads = self.buffer("pnet_heads", largest(Some(layers - 1)), STORAGE);
+        let candidates = self.buffer("candidates", 1 + slots * RECORD, STORAGE);
+        ctx.queue.write_buffer(&candidates.buffer, 0, bytemuck::bytes_of(&0u32));
+
+        for group in groups {
+            let parts = level_parts(&levels[group.clone()]);
+            self.record_resize(
+                &mut plan,
+                &jobs[group.clone()],
+                &parts,
+                &offsets[group.clone()],
+                [&normalized, &pyramid, &taps],
+            );
+            let maps = self
+                .gpu
+                .pnet
+                .record(&mut plan, &parts, &pyramid, [&ping, &pong], &heads, 0);
+            let mut start = 0u32;
+            let segments = maps
+                .iter()
+                .zip(group.clone())
+                .map(|(m, job)| {
+                    let s = Segment {
+                        in_off: m.offset as u32,
+                        out_h: m.h as u32,
+                        out_w: m.w as u32,
+                        start,
+                        a: job as u32,
+                        ..Default::default()
+                    };
+                    start += (m.h * m.w) as u32;
+                    s
+                })
+                .collect();
+            debug_assert!(maps.iter().all(|m| m.c == PNET_HEADS));
+            plan.dispatch(
+                Kernel::PnetSelect,
+                Params {
+                    total: start,
+                    f0: threshold,
+                    u0: slots as u32,
+                    ..Default::default()
+                },
+                segments,
+                Some(heads.clone()),
+                candidates.clone(),
+                None,
+            );
+        }
+        // Usually few cells pass: the first readback takes the count and the first records, a second one the rest
+        // only when more passed.
+        let first_records = slots.min(FIRST_READ);
+        let read = self.buffer("candidates_read", 1 + slots * RECORD, READBACK);
+        let first_bytes = ((1 + first_records * RECORD) * 4) as u64;
+        plan.copy(&candidates.buffer, &read.buffer, first_bytes);
+        let stamps = plan.submit(ctx, &self.gpu.kernels, &mut self.pool)?;
+        let mut words: Vec<u32> = bytemuck::pod_collect_to_vec(&ctx.read(&read.buffer, first_bytes)?);
+        self.add_device_time(stamps)?;
+        let count = words.first().copied().unwrap_or(0) as usize;
+        if count > first_records {
+            let bytes = ((1 + count.min(slots) * RECORD) * 4) as u64;
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            encoder.copy_buffer_to_buffer(&candidates.buffer, 0, &read.buffer, 0, bytes);
+            ctx.queue.submit([encoder.finish()]);
+            words = bytemuck::pod_collect_to_vec(&ctx.read(&read.buffer, bytes)?);
+        }
+        Ok((count, words))
+    }
+
+    /// Crops every image's `boxes` to `size`² on the GPU and runs `net` on them in chunks that fit the device's
+    /// limits; returns per image the heads rows (`width` floats each, the last one the face probability).
+    fn run_crops(&mut self, boxes: &[Vec<CropBox>], size: usize, net: Net, width: usize) -> Result<Vec<Vec<f32>>> {
+        let flat: Vec<CropBox> = boxes.iter().flatten().copied().collect();
+        let owners: Vec<usize> = boxes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, b)| std::iter::repeat(i).take(b.len()))
+            .collect();
+        let n = flat.len();
+        if n == 0 {
+            return Ok(vec![Vec::new(); boxes.len()]);
+        }
+        let gpu = self.gpu;
+        let net = match net {
+            Net::R => &gpu.rnet,
+            Net::O => &gpu.onet,
+        };
+        let one = [Part {
+            count: 1,
+            h: size,
+            w: size,
+            c: 3,
+            offset: 0,
+        }];
+        let per_crop = net.largest_floats(&one);
+        let chunk = (gpu.max_binding_floats() / per_crop)
+            .clamp(1, gpu.chunk_cap.max(1))
+            .min(n);
+
+        let box_view = self.upload_boxes(&flat);
+        let normalized = self.normalized();
+        let crops = self.buffer("crops", chunk * one[0].floats(), STORAGE);
+        let ping = self.buffer("ping", chunk * per_crop, STORAGE);
+        let pong = self.buffer("pong", chunk * per_crop, STORAGE);
+        let results = self.buffer("results", n * width, STORAGE);
+
+        let mut plan = Plan::default();
+        for first in (0..n).step_by(chunk) {
+            let m = chunk.min(n - first);
+            self.record_crops(&mut plan, &owners, first, m, size, [&normalized, &box_view, &crops]);
+            let input = [Part { count: m, ..one[0] }];
+            net.record(&mut plan, &input, &crops, [&ping, &pong], &results, first * width);
+        }
+        plan.dispatch(
+            Kernel::Heads,
+            Params {
+                total: n as u32,
+                cout: width as u32,
+                ..Default::default()
+            },
+            vec![Segment::default()],
+            None,
+            results.clone(),
+            None,
+        );
+        let read = self.buffer("results_read", n * width, READBACK);
+        plan.copy(&results.buffer, &read.buffer, read.bytes);
+        let stamps = plan.submit(&gpu.ctx, &gpu.kernels, &mut self.pool)?;
+        let rows: Vec<f32> = bytemuck::pod_collect_to_vec(&gpu.ctx.read(&read.buffer, read.bytes)?);
+        self.add_device_time(stamps)?;
+        let mut rest = rows[..n * width].chunks_exact(width);
+        Ok(boxes
+            .iter()
+            .map(|b| rest.by_ref().take(b.len()).flatten().copied().collect())
+            .collect())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Net {
+    R,
+    O,
+}
+
+impl Pass for GpuPass<'_> {
+    fn propose(&mut self, levels: &[Vec<PyramidLevel>], threshold: f32) -> Result<Vec<Vec<Vec<Proposal>>>> {
+        let jobs: Vec<LevelJob> = levels
+            .iter()
+            .enumerate()
+            .flat_map(|(image, levels)| levels.iter().map(move |&level| LevelJob { image, level }))
+            .collect();
+        let cells: usize = jobs
+            .iter()
+            .map(|j| j.level.pnet_map_size().0 * j.level.pnet_map_size().1)
+            .sum();
+        let mut slots = cells.min(CANDIDATE_SLOTS);
+        let (mut count, mut words) = self.scoped(|pass| pass.run_pnet(&jobs, threshold, slots))?;
+        if count > slots {
+            // More cells passed than were reserved: run the stage again with room for all of them.
+            slots = count;
+            (count, words) = self.scoped(|pass| pass.run_pnet(&jobs, threshold, slots))?;
+        }
+        let mut records: Vec<&[u32]> = words
+            .get(1..1 + count * RECORD)
+            .unwrap_or(&[])
+            .chunks_exact(RECORD)
+            .collect();
+        // The GPU appends in any order; job (image, then level), then row-major cells, is the order the
+        // pipeline's tie rule needs.
+        records.sort_unstable_by_key(|r| (r[0], r[1], r[2]));
+        let mut out: Vec<Vec<Vec<Proposal>>> = levels.iter().map(|l| vec![Vec::new(); l.len()]).collect();
+        let mut slot_of_job = Vec::with_capacity(jobs.len());
+        for (image, levels) in levels.iter().enumerate() {
+            slot_of_job.extend((0..levels.len()).map(|level| (image, level)));
+        }
+        for r in records {
+            if let Some(&(image, level)) = slot_of_job.get(r[0] as usize) {
+                out[image][level].push(Proposal {
+                    row: r[1],
+                    col: r[2],
+                    score: f32::from_bits(r[3]),
+                    reg: [4, 5, 6, 7].map(|i| f32::from_bits(r[i])),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn refine(&mut self, boxes: &[Vec<CropBox>]) -> Result<Vec<Vec<Refinement>>> {
+        let rows = self.scoped(|pass| pass.run_crops(boxes, 24, Net::R, RNET_HEADS))?;
+        Ok(rows
+            .iter()
+            .map(|rows| {
+                rows.chunks_exact(RNET_HEADS)
+                    .map(|o| Refinement {
+                        score: o[5],
+                        reg: [o[0], o[1], o[2], o[3]],
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    fn landmark(&mut self, boxes: &[Vec<CropBox>]) -> Result<Vec<Vec<Landmarking>>> {
+        let rows = self.scoped(|pass| pass.run_crops(boxes, 48, Net::O, ONET_HEADS))?;
+        Ok(rows
+            .iter()
+            .map(|rows| {
+                rows.chunks_exact(ONET_HEADS)
+                    .map(|o| {
+                        let mut landmarks = [0.0; 10];
+                        landmarks.copy_from_slice(&o[4..14]);
+                        Landmarking {
+                            score: o[15],
+                            reg: [o[0], o[1], o[2], o[3]],
+                            landmarks,
+                        }
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    fn take_device_time(&mut self) -> Option<Duration> {
+        self.device_time.take()
+    }
+}
+
+/// Test access: one image's pyramid and crops through the same recording code as detection.
+#[cfg(test)]
+impl GpuPass<'_> {
+    pub(super) fn pyramid_of_first_image(&mut self, levels: &[PyramidLevel]) -> Result<Vec<f32>> {
+        let jobs: Vec<LevelJob> = levels.iter().map(|&level| LevelJob { image: 0, level }).collect();
+        let mut plan = Plan::default();
+        let normalized = self.record_normalize(&mut plan);
+        let (taps, offsets) = self.upload_taps(&jobs);
+        let parts = level_parts(levels);
+        let floats = total_floats(&parts);
+        let pyramid = self.buffer("pyramid", floats, STORAGE);
+        self.record_resize(&mut plan, &jobs, &parts, &offsets, [&normalized, &pyramid, &taps]);
+        self.finish_and_read(plan, &pyramid, floats)
+    }
+
+    pub(super) fn crops_of_first_image(&mut self, boxes: &[CropBox], size: usize) -> Result<Vec<f32>> {
+        let mut plan = Plan::default();
+        let normalized = self.record_normalize(&mut plan);
+        let box_view = self.upload_boxes(boxes);
+        let floats = boxes.len() * size * size * 3;
+        let crops = self.buffer("crops", floats, STORAGE);
+        let owners = vec![0; boxes.len()];
+        self.record_crops(
+            &mut plan,
+            &owners,
+            0,
+            boxes.len(),
+            size,
+            [&normalized, &box_view, &crops],
+        );
+        self.finish_and_read(plan, &crops, floats)
+    }
+
+    fn finish_and_read(&mut self, mut plan: Plan, view: &View, floats: usize) -> Result<Vec<f32>> {
+        let read = self.buffer("test_read", floats, READBACK);
+        plan.copy(&view.buffer, &read.buffer, read.bytes);
+        let _ = plan.submit(&self.gpu.ctx, &self.gpu.kernels, &mut self.pool)?;
+        let mut values: Vec<f32> = bytemuck::pod_collect_to_vec(&self.gpu.ctx.read(&read.buffer, read.bytes)?);
+        values.truncate(floats);
+        Ok(values)
+    }
+}
