@@ -31,6 +31,31 @@ fn bench_images() -> Vec<(String, image::RgbImage)> {
         .collect()
 }
 
+/// 16 frames of mixed sizes: the shared images (up to 640×512 on a software adapter), repeated as needed, or
+/// the astronaut at several sizes.
+fn mixed_frames(software: bool) -> Vec<image::RgbImage> {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/images");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&shared)
+        .map(|dir| dir.filter_map(|e| Some(e.ok()?.path())).collect())
+        .unwrap_or_default();
+    paths.sort();
+    let mut images: Vec<image::RgbImage> = paths
+        .iter()
+        .filter_map(|p| Some(image::open(p).ok()?.to_rgb8()))
+        .filter(|i| !software || i.width() * i.height() <= 640 * 512)
+        .collect();
+    if images.is_empty() {
+        let astronaut = image::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/astronaut.png"))
+            .expect("decode astronaut")
+            .to_rgb8();
+        images = [512, 400, 320, 256]
+            .iter()
+            .map(|&s| image::imageops::resize(&astronaut, s, s, image::imageops::FilterType::Triangle))
+            .collect();
+    }
+    images.iter().cycle().take(16).cloned().collect()
+}
+
 fn detectors() -> Vec<(&'static str, Detector)> {
     let mut out = vec![(
         "cpu",
@@ -128,6 +153,26 @@ fn detect(c: &mut Criterion) {
             }
             group.finish();
         }
+        // Throughput in images a second: 16 frames of mixed sizes, as one batch and one at a time.
+        let frames = mixed_frames(software);
+        let mut group = c.benchmark_group(format!("{device}/mixed_16"));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(5))
+            .throughput(Throughput::Elements(frames.len() as u64));
+        group.bench_function("detect_batch", |b| {
+            b.iter(|| detector.detect_batch(&frames).expect("detect_batch").len())
+        });
+        group.bench_function("one_at_a_time", |b| {
+            b.iter(|| {
+                frames
+                    .iter()
+                    .map(|f| detector.detect(f).expect("detect").len())
+                    .sum::<usize>()
+            })
+        });
+        group.finish();
     }
 }
 

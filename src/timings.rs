@@ -13,6 +13,9 @@ use std::time::Duration;
 pub struct StageTimings {
     /// Pyramid levels built.
     pub levels: usize,
+    /// Handing the images to the backend: on a GPU, copying the pixels into the upload staging memory (the
+    /// transfer itself runs at the start of P-Net's submission); on the CPU, normalising them.
+    pub upload: Duration,
     /// Resampling every level and running P-Net on it.
     pub pnet: Duration,
     /// P-Net cells above the threshold, all levels.
@@ -50,7 +53,7 @@ pub struct StageTimings {
 impl StageTimings {
     /// The sum of the stage times.
     pub fn total(&self) -> Duration {
-        self.pnet + self.pnet_nms + self.rnet + self.rnet_nms + self.onet + self.onet_nms
+        self.upload + self.pnet + self.pnet_nms + self.rnet + self.rnet_nms + self.onet + self.onet_nms
     }
 
     /// Adds another pass's times and counts (a batch run as several passes).
@@ -60,6 +63,7 @@ impl StageTimings {
             (a, b) => Some(a.unwrap_or_default() + b.unwrap_or_default()),
         };
         self.levels += other.levels;
+        self.upload += other.upload;
         self.pnet += other.pnet;
         self.proposals += other.proposals;
         self.pnet_nms += other.pnet_nms;

@@ -62,13 +62,47 @@ fn a_gpu_batch_gives_each_image_its_own_faces() {
     assert_eq!(faces, 3);
     assert!(gpu.detect_batch(&[]).unwrap().is_empty());
 
-    // Real photos of several sizes from the shared data, where available: the same faces as one by one.
-    let Some(data) = shared_data_or_skip("a_gpu_batch_gives_each_image_its_own_faces") else {
+    // The golden images (those lavapipe takes in CI, or all of them with MTCNN_GPU_ALL_IMAGES=1) as one
+    // mixed-size batch: the same faces as one by one.
+    let Some(images) = golden_images("a_gpu_batch_gives_each_image_its_own_faces", 640 * 512) else {
         return;
     };
-    let images: Vec<image::RgbImage> = ["ivan", "messi5", "test1"]
-        .iter()
-        .map(|name| image::open(data.join(format!("images/{name}.png"))).unwrap().to_rgb8())
+    let faces = assert_batch_matches_single(&gpu, &images);
+    println!(
+        "gpu batch of {} golden images: {faces} faces, identical to one by one",
+        images.len()
+    );
+    assert!(faces >= 40, "{faces}");
+}
+
+#[test]
+fn a_cpu_batch_of_the_golden_images_gives_each_image_its_own_faces() {
+    let Some(images) = golden_images(
+        "a_cpu_batch_of_the_golden_images_gives_each_image_its_own_faces",
+        usize::MAX,
+    ) else {
+        return;
+    };
+    let detector = Detector::builder().device(Device::Cpu).build().unwrap();
+    let faces = assert_batch_matches_single(&detector, &images);
+    assert_eq!((images.len(), faces), (18, 99));
+}
+
+/// The golden images up to `max_pixels` (all of them with MTCNN_GPU_ALL_IMAGES=1), sorted by name.
+fn golden_images(test: &str, max_pixels: usize) -> Option<Vec<image::RgbImage>> {
+    let data = shared_data_or_skip(test)?;
+    let all = std::env::var_os("MTCNN_GPU_ALL_IMAGES").is_some_and(|v| v != "0");
+    let mut names: Vec<_> = std::fs::read_dir(data.join("images"))
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
         .collect();
-    assert!(assert_batch_matches_single(&gpu, &images) >= 3);
+    names.sort();
+    Some(
+        names
+            .iter()
+            .map(|p| image::open(p).unwrap().to_rgb8())
+            .filter(|i| all || (i.width() * i.height()) as usize <= max_pixels)
+            .collect(),
+    )
 }

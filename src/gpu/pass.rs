@@ -64,8 +64,7 @@ impl GpuBackend {
         self.ctx.check_alive()?;
         let limit = self.max_binding_floats();
         let mut placed = Vec::with_capacity(images.len());
-        let mut bytes = Vec::new();
-        let mut floats = 0;
+        let (mut words, mut floats) = (0, 0);
         for image in images {
             let (width, height) = (image.width as usize, image.height as usize);
             if width * height * 3 > limit {
@@ -81,11 +80,10 @@ impl GpuBackend {
             placed.push(Placed {
                 width,
                 height,
-                rgb_word: bytes.len() / 4,
+                rgb_word: words,
                 float: floats,
             });
-            bytes.extend_from_slice(image.rgb);
-            bytes.resize(bytes.len().next_multiple_of(4), 0);
+            words += image.rgb.len().div_ceil(4);
             floats += width * height * 3;
         }
         if floats > limit {
@@ -100,17 +98,30 @@ impl GpuBackend {
                 ),
             });
         }
-        bytes.resize(bytes.len().max(4), 0);
+        let rgb_bytes = (words.max(1) * 4) as u64;
         let mut pool = self.lock_pool();
         self.ctx.scoped(|| {
-            let rgb = pool.get(&self.ctx, "rgb", bytes.len() as u64, STORAGE);
-            self.ctx.queue.write_buffer(&rgb, 0, &bytes);
+            // Each image straight from the caller's pixels (copies must be whole words: a last partial word goes
+            // separately, zero-padded).
+            let rgb = pool.get(&self.ctx, "rgb", rgb_bytes, STORAGE);
+            for (image, at) in images.iter().zip(&placed) {
+                let offset = (at.rgb_word * 4) as u64;
+                let whole = image.rgb.len() / 4 * 4;
+                if whole > 0 {
+                    self.ctx.queue.write_buffer(&rgb, offset, &image.rgb[..whole]);
+                }
+                if whole < image.rgb.len() {
+                    let mut tail = [0u8; 4];
+                    tail[..image.rgb.len() - whole].copy_from_slice(&image.rgb[whole..]);
+                    self.ctx.queue.write_buffer(&rgb, offset + whole as u64, &tail);
+                }
+            }
         })?;
         Ok(GpuPass {
             gpu: self,
             pool,
             images: placed,
-            rgb_bytes: bytes.len() as u64,
+            rgb_bytes,
             floats,
             device_time: None,
         })

@@ -1,8 +1,10 @@
 //! The three stages in the reference's order (`stage_pnet.py`, `stage_rnet.py`, `stage_onet.py`), on a batch of
 //! images: each stage runs the networks on every image of the batch at once, and the box arithmetic between the
-//! stages is done per image, exactly as for one image alone.
+//! stages is done per image (images in parallel), exactly as for one image alone.
 
 use std::time::Instant;
+
+use rayon::prelude::*;
 
 use super::boxes::{calibrate, landmarks_to_image, pnet_box, square, Candidate};
 use super::crops::CropBox;
@@ -30,7 +32,9 @@ pub(crate) fn detect(
     if t.levels == 0 {
         return Ok((vec![Vec::new(); images.len()], t));
     }
+    let start = Instant::now();
     let mut pass = backend.begin(images)?;
+    t.upload = start.elapsed();
     let crop_boxes = |boxes: &[Vec<Candidate>]| -> Vec<Vec<CropBox>> {
         boxes
             .iter()
@@ -51,13 +55,13 @@ pub(crate) fn detect(
     t.pnet_device = pass.take_device_time();
     t.pnet_multiply_adds = levels.iter().flatten().map(pnet_multiply_adds).sum();
     let start = Instant::now();
+    t.proposals = proposals.iter().flatten().map(Vec::len).sum();
     let boxes: Vec<Vec<Candidate>> = levels
-        .iter()
+        .par_iter()
         .zip(&proposals)
         .map(|(levels, proposals)| {
             let mut boxes = Vec::new();
             for (level, cells) in levels.iter().zip(proposals) {
-                t.proposals += cells.len();
                 let mut level_boxes: Vec<Candidate> = cells.iter().map(|p| pnet_box(p, level.scale)).collect();
                 sort_desc(&mut level_boxes);
                 boxes.extend(fast_nms(level_boxes, options.nms.pnet_level, Overlap::Union));
@@ -83,7 +87,7 @@ pub(crate) fn detect(
     t.rnet_multiply_adds = t.rnet_inputs as u64 * RNET_MULTIPLY_ADDS;
     let start = Instant::now();
     let boxes: Vec<Vec<Candidate>> = boxes
-        .iter()
+        .par_iter()
         .zip(&refined)
         .map(|(boxes, refined)| {
             let mut kept: Vec<Candidate> = boxes
@@ -122,7 +126,7 @@ pub(crate) fn detect(
     t.onet_multiply_adds = t.onet_inputs as u64 * ONET_MULTIPLY_ADDS;
     let start = Instant::now();
     let faces: Vec<Vec<Candidate>> = boxes
-        .iter()
+        .par_iter()
         .zip(&outputs)
         .map(|(boxes, outputs)| {
             let mut faces: Vec<Candidate> = boxes

@@ -247,6 +247,7 @@ fn print_stages(stages: &[mtcnn_wgpu::StageTimings]) {
     };
     let host_only =
         |name: &str, wall: Duration, note: String| println!("  {name:<16} {:8.2} {:>47}  {note}", ms(wall), "");
+    host_only("upload", m(|t| t.upload), String::new());
     network(
         "pyramid + P-Net",
         m(|t| t.pnet),
