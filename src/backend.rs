@@ -2,6 +2,7 @@
 //! crops and runs the three networks; the pipeline (`pipeline/`) owns the order of the steps and all box
 //! arithmetic. The CPU path (`cpu/`) and the GPU path (`gpu/`) implement the same two traits.
 
+use crate::align::Similarity;
 use crate::error::Result;
 use crate::pipeline::boxes::Proposal;
 use crate::pipeline::crops::CropBox;
@@ -13,6 +14,16 @@ pub(crate) struct ImageView<'a> {
     pub width: u32,
     pub height: u32,
     pub rgb: &'a [u8],
+}
+
+impl<'a> ImageView<'a> {
+    pub fn of(image: &'a image::RgbImage) -> Self {
+        ImageView {
+            width: image.width(),
+            height: image.height(),
+            rgb: image.as_raw(),
+        }
+    }
 }
 
 /// R-Net's verdict on one crop.
@@ -39,6 +50,9 @@ pub(crate) trait Backend: Send + Sync {
     /// How many of `images` (from the first) one pass should take: all of them on a GPU as long as they fit its
     /// buffers, one at a time on the CPU, where a batch would only raise the memory peak.
     fn batch_len(&self, images: &[ImageView<'_>]) -> usize;
+
+    /// Warps `image` into one `size`×`size` crop per transform (image → crop), bilinear, black outside.
+    fn warp(&self, image: ImageView<'_>, transforms: &[Similarity], size: u32) -> Result<Vec<image::RgbImage>>;
 }
 
 /// The three stages on a batch of images. Every argument and result has one entry per image, in order.

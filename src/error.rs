@@ -96,6 +96,11 @@ pub enum Error {
     },
 
     /// The image is too large to process (its pixel count overflows the internal sizes).
+    /// A face cannot be aligned: no keypoints, keypoints that are not finite or all in one place, or a crop
+    /// size of 0.
+    #[error("cannot align the face: {0}")]
+    Alignment(String),
+
     #[error("image of {width}x{height} pixels is too large: {reason}")]
     ImageTooLarge {
         /// Width in pixels.

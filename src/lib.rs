@@ -27,6 +27,7 @@
 //! application's own wgpu device is built with [`DetectorBuilder::wgpu_device`]; [`Detector::detect_async`] serves
 //! async executors.
 
+pub mod align;
 mod backend;
 mod cpu;
 mod detector;
@@ -41,6 +42,7 @@ mod pipeline;
 mod timings;
 mod weights;
 
+pub use align::align;
 pub use detector::{Detector, DetectorBuilder};
 pub use error::{Error, Result};
 pub use face::{BoundingBox, Face, Keypoints, Point, Unrounded};

@@ -174,3 +174,40 @@ fn thresholds_need_three_values() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("three values"));
 }
+
+#[test]
+fn align_writes_one_crop_a_face() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("aligned");
+    let out = mtcnn(&[
+        "detect",
+        "--device",
+        "cpu",
+        "--align",
+        out_dir.to_str().unwrap(),
+        "--align-size",
+        "150",
+        astronaut().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let crop = image::open(out_dir.join("astronaut_0.png")).unwrap().to_rgb8();
+    assert_eq!(crop.dimensions(), (150, 150));
+    // The same pixels as the library's align on the same face.
+    let image = image::open(astronaut()).unwrap().to_rgb8();
+    let detector = mtcnn_wgpu::Detector::builder()
+        .device(mtcnn_wgpu::Device::Cpu)
+        .build()
+        .unwrap();
+    let face = detector.detect(&image).unwrap()[0];
+    assert_eq!(crop, mtcnn_wgpu::align(&image, &face, 150).unwrap());
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 1);
+
+    let refused = mtcnn(&[
+        "detect",
+        "--faces-only",
+        "--align",
+        out_dir.to_str().unwrap(),
+        astronaut().to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+}

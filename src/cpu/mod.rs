@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 pub use nets::CpuNets;
 
+use crate::align::Similarity;
 use crate::backend::{Backend, ImageView, Landmarking, Pass, Refinement};
 use crate::error::Result;
 use crate::pipeline::boxes::Proposal;
@@ -52,6 +53,10 @@ impl Backend for CpuBackend {
     fn batch_len(&self, images: &[ImageView<'_>]) -> usize {
         // Each image already keeps both cores busy; batching would only hold several pyramids at once.
         images.len().min(1)
+    }
+
+    fn warp(&self, image: ImageView<'_>, transforms: &[Similarity], size: u32) -> Result<Vec<image::RgbImage>> {
+        Ok(crate::align::warp_cpu(image, transforms, size))
     }
 }
 

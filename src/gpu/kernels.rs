@@ -27,10 +27,11 @@ pub(crate) enum Kernel {
     CropResize,
     PnetSelect,
     Heads,
+    Warp,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 8] = [
+    pub const ALL: [Kernel; 9] = [
         Kernel::Normalize,
         Kernel::ResizeArea,
         Kernel::Conv,
@@ -39,6 +40,7 @@ impl Kernel {
         Kernel::CropResize,
         Kernel::PnetSelect,
         Kernel::Heads,
+        Kernel::Warp,
     ];
 
     fn body(self) -> &'static str {
@@ -51,6 +53,7 @@ impl Kernel {
             Kernel::CropResize => include_str!("../../shaders/crop_resize.wgsl"),
             Kernel::PnetSelect => include_str!("../../shaders/pnet_select.wgsl"),
             Kernel::Heads => include_str!("../../shaders/heads.wgsl"),
+            Kernel::Warp => include_str!("../../shaders/warp.wgsl"),
         }
     }
 

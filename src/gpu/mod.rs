@@ -7,6 +7,7 @@ mod context;
 mod kernels;
 mod nets;
 mod pass;
+mod warp;
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -102,6 +103,15 @@ impl Backend for GpuBackend {
 
     fn batch_len(&self, images: &[ImageView<'_>]) -> usize {
         self.images_per_pass(images)
+    }
+
+    fn warp(
+        &self,
+        image: ImageView<'_>,
+        transforms: &[crate::align::Similarity],
+        size: u32,
+    ) -> Result<Vec<image::RgbImage>> {
+        self.warp_faces(image, transforms, size)
     }
 }
 

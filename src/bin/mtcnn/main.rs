@@ -73,6 +73,13 @@ struct DetectArgs {
     /// Write the pictures with boxes, confidences and keypoints drawn: a file for one image, a folder for several.
     #[arg(long, value_name = "OUT")]
     draw: Option<PathBuf>,
+    /// Write each face aligned to the ArcFace template into DIR, as <image-stem>_<index>.png (index in the order
+    /// of the JSON).
+    #[arg(long, value_name = "DIR")]
+    align: Option<PathBuf>,
+    /// Side of the aligned crops, in pixels (the template is scaled by size / 112).
+    #[arg(long, default_value_t = 112, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    align_size: u32,
     #[command(flatten)]
     detector: DetectorArgs,
 }
@@ -167,11 +174,28 @@ fn detect(args: &DetectArgs) -> Result<usize, String> {
     if let (Some(out), true) = (&args.draw, several) {
         std::fs::create_dir_all(out).map_err(|e| format!("--draw {}: {e}", out.display()))?;
     }
+    if let Some(dir) = &args.align {
+        if args.detector.faces_only {
+            return Err("--align needs keypoints, which --faces-only does not compute".into());
+        }
+        std::fs::create_dir_all(dir).map_err(|e| format!("--align {}: {e}", dir.display()))?;
+    }
     let mut failures = 0;
     let stdout = std::io::stdout();
     for path in &args.images {
         let result = decode(path).and_then(|mut image| {
             let faces = detector.detect(&image).map_err(|e| e.to_string())?;
+            if let Some(dir) = &args.align {
+                let crops = detector
+                    .align_faces(&image, &faces, args.align_size)
+                    .map_err(|e| e.to_string())?;
+                let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                for (i, crop) in crops.iter().enumerate() {
+                    let target = dir.join(format!("{stem}_{i}.png"));
+                    crop.save(&target)
+                        .map_err(|e| format!("--align {}: {e}", target.display()))?;
+                }
+            }
             if let Some(out) = &args.draw {
                 draw::faces(&mut image, &faces);
                 let target = draw_target(out, path, several);
