@@ -91,7 +91,7 @@ fn bad_files_are_reported_and_the_others_still_processed() {
     for bad in ["text.png", "truncated.png", "empty.jpg", "missing.png"] {
         assert!(err.contains(bad), "stderr should name {bad}: {err}");
     }
-    assert!(err.contains("4 file(s) failed"), "{err}");
+    assert!(err.contains("2 images, 2 faces, 4 failed"), "{err}");
 }
 
 #[test]
@@ -210,4 +210,158 @@ fn align_writes_one_crop_a_face() {
         astronaut().to_str().unwrap(),
     ]);
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+}
+
+/// A folder like a user's: some golden images (or the astronaut), a truncated JPEG, an empty file, a text file
+/// named .png, a file that is no image by name, and a subfolder with one more image.
+fn messy_folder() -> (tempfile::TempDir, Vec<PathBuf>) {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/images");
+    let mut good = Vec::new();
+    for (i, name) in ["ivan", "messi5", "test1", "test2", "tom_hanks"].iter().enumerate() {
+        let source = shared.join(format!("{name}.png"));
+        let source = if source.is_file() { source } else { astronaut() };
+        let target = dir.path().join(format!("{i}_{name}.png"));
+        std::fs::copy(source, &target).unwrap();
+        good.push(target);
+    }
+    let photo = image::open(&good[0]).unwrap().to_rgb8();
+    let jpeg = dir.path().join("photo.jpg");
+    photo.save(&jpeg).unwrap();
+    good.push(jpeg.clone());
+    let bytes = std::fs::read(&jpeg).unwrap();
+    std::fs::write(dir.path().join("truncated.jpg"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(dir.path().join("empty.png"), b"").unwrap();
+    std::fs::write(dir.path().join("text.png"), "this is not an image").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "skipped: not an image by name").unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let nested = dir.path().join("sub/nested.png");
+    std::fs::copy(astronaut(), &nested).unwrap();
+    good.sort();
+    (dir, good)
+}
+
+fn jsonl_images(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert!(v["width"].as_u64().unwrap() > 0 && v["faces"].is_array(), "{l}");
+            v["image"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn a_folder_is_processed_with_bad_files_reported_and_a_summary() {
+    let (dir, good) = messy_folder();
+    let out_file = dir.path().join("out.jsonl");
+    let out = mtcnn(&[
+        "detect",
+        "--device",
+        "cpu",
+        dir.path().to_str().unwrap(),
+        "--jsonl",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "bad files make the exit code 1: {}",
+        text(&out.stderr)
+    );
+    let err = text(&out.stderr);
+    for bad in ["truncated.jpg", "empty.png", "text.png"] {
+        assert!(err.contains(bad), "stderr should name {bad}: {err}");
+    }
+    assert!(!err.contains("notes.txt") && !err.contains("nested"), "{err}");
+    assert!(
+        err.contains(&format!("{} images", good.len())) && err.contains("3 failed"),
+        "{err}"
+    );
+    let expected: Vec<String> = good.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    assert_eq!(jsonl_images(&out_file), expected);
+    assert!(text(&out.stdout).is_empty(), "with --jsonl nothing goes to stdout");
+
+    // --recursive takes the subfolder too; without --jsonl the lines go to stdout.
+    let out = mtcnn(&["detect", "--device", "cpu", "--recursive", dir.path().to_str().unwrap()]);
+    let printed: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(printed.len(), good.len() + 1);
+    assert!(printed
+        .iter()
+        .any(|l| l["image"].as_str().unwrap().ends_with("nested.png")));
+}
+
+#[test]
+fn resume_finishes_an_interrupted_run_without_repeating_or_losing_an_image() {
+    let (dir, good) = messy_folder();
+    let folder = dir.path().to_str().unwrap().to_owned();
+    let complete = dir.path().join("complete.jsonl");
+    let run = |out: &Path, resume: bool| {
+        let mut args = vec!["detect", "--device", "cpu", &folder, "--jsonl", out.to_str().unwrap()];
+        if resume {
+            args.push("--resume");
+        }
+        mtcnn(&args)
+    };
+    run(&complete, false);
+    let all = std::fs::read_to_string(&complete).unwrap();
+    let lines: Vec<&str> = all.lines().collect();
+    assert_eq!(lines.len(), good.len());
+
+    // A run killed halfway: OUT does not exist yet, its partial file holds two whole lines and a cut-off third.
+    let out_file = dir.path().join("out.jsonl");
+    let partial = dir.path().join(".out.jsonl.partial");
+    let cut = &lines[2][..lines[2].len() / 2];
+    std::fs::write(&partial, format!("{}\n{}\n{cut}", lines[0], lines[1])).unwrap();
+    let out = run(&out_file, true);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&out_file).unwrap(),
+        all,
+        "each image once, in order, no cut line"
+    );
+    assert!(!partial.exists());
+    assert!(
+        text(&out.stderr).contains(&format!("{} images", good.len() - 2)),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A real kill: start a run, stop it as soon as it has written something, resume; still each image once.
+    let killed = dir.path().join("killed.jsonl");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mtcnn"))
+        .args([
+            "detect",
+            "--device",
+            "cpu",
+            &folder,
+            "--jsonl",
+            killed.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let killed_partial = dir.path().join(".killed.jsonl.partial");
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(30) {
+        if std::fs::metadata(&killed_partial).is_ok_and(|m| m.len() > 0) || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    run(&killed, true);
+    assert_eq!(std::fs::read_to_string(&killed).unwrap(), all);
+}
+
+#[test]
+fn resume_needs_jsonl() {
+    let out = mtcnn(&["detect", "--resume", astronaut().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }

@@ -1,16 +1,18 @@
 //! `mtcnn`: face detection from the command line, a thin shell over the `mtcnn_wgpu` library.
 
+mod decoding;
+mod detect;
 mod draw;
 mod font;
+mod inputs;
+mod jsonl;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use image::RgbImage;
-use mtcnn_wgpu::{Detector, Device, Face, Stages, Thresholds, Weights};
+use mtcnn_wgpu::{Detector, Device, Stages, Thresholds, Weights};
 
 #[derive(Parser)]
 #[command(name = "mtcnn", version, about = "MTCNN face detection and 5-point landmarks")]
@@ -24,7 +26,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Detect faces and print them as JSON: an array for one image, one object a line for several.
+    /// Detect faces and print them as JSON: an array for one image, one object a line for several or for folders.
     Detect(DetectArgs),
     /// Time `detect` alone (decoding excluded), after a warm-up; print the median and minimum.
     Bench(BenchArgs),
@@ -64,9 +66,19 @@ struct DetectorArgs {
 
 #[derive(Args)]
 struct DetectArgs {
-    /// Image files (jpg, png, bmp, webp, gif, tiff).
+    /// Image files (jpg, png, bmp, webp, gif's first frame, tiff) and folders of them.
     #[arg(required = true)]
     images: Vec<PathBuf>,
+    /// Also take the images in the folders' subfolders.
+    #[arg(long, short)]
+    recursive: bool,
+    /// Write one line an image, {"image", "width", "height", "faces"}, to OUT instead of stdout. OUT appears when
+    /// the run completes; until then the lines go to a hidden .OUT.partial beside it.
+    #[arg(long, value_name = "OUT")]
+    jsonl: Option<PathBuf>,
+    /// With --jsonl: keep the lines OUT (or an interrupted run's partial file) already has, and skip their images.
+    #[arg(long)]
+    resume: bool,
     /// Print unrounded floats instead of the package's rounded integers.
     #[arg(long)]
     raw: bool,
@@ -137,93 +149,6 @@ fn build_detector(args: &DetectorArgs) -> Result<Detector, String> {
         ),
     }
     Ok(detector)
-}
-
-fn decode(path: &Path) -> Result<RgbImage, String> {
-    let reader = image::ImageReader::open(path).map_err(|e| e.to_string())?;
-    let reader = reader.with_guessed_format().map_err(|e| e.to_string())?;
-    let image = reader.decode().map_err(|e| e.to_string())?;
-    Ok(image.to_rgb8())
-}
-
-fn faces_json(faces: &[Face], raw: bool) -> serde_json::Value {
-    if raw {
-        serde_json::Value::Array(
-            faces
-                .iter()
-                .map(|f| serde_json::to_value(f.unrounded()).unwrap_or_default())
-                .collect(),
-        )
-    } else {
-        serde_json::to_value(faces).unwrap_or_default()
-    }
-}
-
-fn draw_target(out: &Path, image: &Path, several: bool) -> PathBuf {
-    if several {
-        let stem = image.file_stem().unwrap_or_default().to_string_lossy();
-        out.join(format!("{stem}.png"))
-    } else {
-        out.to_path_buf()
-    }
-}
-
-fn detect(args: &DetectArgs) -> Result<usize, String> {
-    let detector = build_detector(&args.detector)?;
-    let several = args.images.len() > 1;
-    if let (Some(out), true) = (&args.draw, several) {
-        std::fs::create_dir_all(out).map_err(|e| format!("--draw {}: {e}", out.display()))?;
-    }
-    if let Some(dir) = &args.align {
-        if args.detector.faces_only {
-            return Err("--align needs keypoints, which --faces-only does not compute".into());
-        }
-        std::fs::create_dir_all(dir).map_err(|e| format!("--align {}: {e}", dir.display()))?;
-    }
-    let mut failures = 0;
-    let stdout = std::io::stdout();
-    for path in &args.images {
-        let result = decode(path).and_then(|mut image| {
-            let faces = detector.detect(&image).map_err(|e| e.to_string())?;
-            if let Some(dir) = &args.align {
-                let crops = detector
-                    .align_faces(&image, &faces, args.align_size)
-                    .map_err(|e| e.to_string())?;
-                let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-                for (i, crop) in crops.iter().enumerate() {
-                    let target = dir.join(format!("{stem}_{i}.png"));
-                    crop.save(&target)
-                        .map_err(|e| format!("--align {}: {e}", target.display()))?;
-                }
-            }
-            if let Some(out) = &args.draw {
-                draw::faces(&mut image, &faces);
-                let target = draw_target(out, path, several);
-                image
-                    .save(&target)
-                    .map_err(|e| format!("--draw {}: {e}", target.display()))?;
-            }
-            Ok(faces)
-        });
-        match result {
-            Ok(faces) => {
-                let json = faces_json(&faces, args.raw);
-                let line = if several {
-                    serde_json::json!({ "image": path.to_string_lossy(), "faces": json })
-                } else {
-                    json
-                };
-                let mut lock = stdout.lock();
-                writeln!(lock, "{line}").map_err(|e| e.to_string())?;
-                lock.flush().map_err(|e| e.to_string())?;
-            }
-            Err(e) => {
-                eprintln!("mtcnn: {}: {e}", path.display());
-                failures += 1;
-            }
-        }
-    }
-    Ok(failures)
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -316,7 +241,7 @@ fn print_stages(stages: &[mtcnn_wgpu::StageTimings]) {
 
 fn bench(args: &BenchArgs) -> Result<usize, String> {
     let detector = build_detector(&args.detector)?;
-    let image = decode(&args.image).map_err(|e| format!("{}: {e}", args.image.display()))?;
+    let image = decoding::decode(&args.image).map_err(|e| format!("{}: {e}", args.image.display()))?;
     let runs = args.runs.max(1);
     let batch = vec![image.clone(); args.batch as usize];
     let (faces, _) = detector.detect_batch_timed(&batch).map_err(|e| e.to_string())?; // warm-up
@@ -369,15 +294,13 @@ fn main() -> ExitCode {
         .format_timestamp(None)
         .init();
     let result = match &cli.command {
-        Command::Detect(args) => detect(args),
+        Command::Detect(args) => detect::run(args),
         Command::Bench(args) => bench(args),
     };
     match result {
         Ok(0) => ExitCode::SUCCESS,
-        Ok(failures) => {
-            eprintln!("mtcnn: {failures} file(s) failed");
-            ExitCode::FAILURE
-        }
+        // The command has reported each failure and a summary.
+        Ok(_) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("mtcnn: {e}");
             ExitCode::from(2)
