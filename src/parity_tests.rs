@@ -627,3 +627,26 @@ fn a_batch_is_split_into_passes_that_fit_one_binding() {
     assert!(matches!(err, crate::Error::ImageTooLarge { .. }), "{err}");
     assert!(gpu.start(&views[..2]).is_ok());
 }
+
+#[test]
+fn repeated_frames_of_one_size_create_no_buffer_and_no_bind_group() {
+    if gpu().is_none() {
+        return;
+    }
+    let gpu = private_gpu();
+    let image = astronaut();
+    let view = ImageView::of(&image);
+    let options = crate::options::DetectorOptions::default();
+    let first = crate::pipeline::cascade::detect(&gpu, &[view], &options).unwrap().0;
+    let after_first = gpu.created();
+    assert!(after_first.0 > 10 && after_first.1 > 10, "{after_first:?}");
+    for _ in 0..3 {
+        let again = crate::pipeline::cascade::detect(&gpu, &[view], &options).unwrap().0;
+        assert_eq!(again, first);
+    }
+    assert_eq!(
+        gpu.created(),
+        after_first,
+        "(buffers, bind groups) created after the first frame"
+    );
+}

@@ -2,7 +2,6 @@
 //! together: one command buffer, one compute pass, shapes and offsets in small uniform and storage tables.
 
 use std::collections::HashMap;
-use std::num::NonZeroU64;
 
 use bytemuck::{Pod, Zeroable};
 
@@ -185,16 +184,32 @@ struct Step {
 
 /// The dispatches and copies of one submission, recorded first and encoded together, so that the parameter
 /// tables go up in one write each and the whole stage is one command buffer.
-#[derive(Default)]
 pub(crate) struct Plan {
     steps: Vec<Step>,
     copies: Vec<(wgpu::Buffer, wgpu::Buffer, u64)>,
+    /// Pool names of the parameter and segment arenas: each stage has its own, so that one stage's larger tables
+    /// never replace (and so invalidate the bind groups of) another's.
+    arenas: [&'static str; 2],
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan::with_arenas(["params", "segments"])
+    }
 }
 
 /// Offsets of bindings into one buffer must be multiples of this (WebGPU's largest allowed alignment).
 const TABLE_ALIGN: usize = 256;
 
 impl Plan {
+    pub fn with_arenas(arenas: [&'static str; 2]) -> Self {
+        Plan {
+            steps: Vec::new(),
+            copies: Vec::new(),
+            arenas,
+        }
+    }
+
     /// Adds a dispatch of `params.total` work items over `segments`.
     pub fn dispatch(
         &mut self,
@@ -246,8 +261,9 @@ impl Plan {
                 let read = pool.get(ctx, "timestamps_read", 16, wgpu::BufferUsages::MAP_READ);
                 (timer, resolved, read)
             });
-            let params_buffer = pool.get(ctx, "params", params.len() as u64, wgpu::BufferUsages::UNIFORM);
-            let tables_buffer = pool.get(ctx, "segments", tables.len() as u64, wgpu::BufferUsages::STORAGE);
+            let [params_name, tables_name] = self.arenas;
+            let params_buffer = pool.get(ctx, params_name, params.len() as u64, wgpu::BufferUsages::UNIFORM);
+            let tables_buffer = pool.get(ctx, tables_name, tables.len() as u64, wgpu::BufferUsages::STORAGE);
             if !params.is_empty() {
                 ctx.queue.write_buffer(&params_buffer, 0, &params);
                 ctx.queue.write_buffer(&tables_buffer, 0, &tables);
@@ -266,42 +282,19 @@ impl Plan {
                 });
                 for (step, &(p_off, t_off)) in self.steps.iter().zip(&offsets) {
                     let pipeline = &kernels.pipelines[&step.kernel];
-                    fn binding(buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> wgpu::BindingResource<'_> {
-                        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer,
-                            offset,
-                            size: NonZeroU64::new(bytes.max(4)),
-                        })
-                    }
                     let table_bytes = std::mem::size_of_val(step.segments.as_slice()) as u64;
                     let mut entries = vec![
-                        wgpu::BindGroupEntry {
-                            binding: 0,
-                            resource: binding(&params_buffer, p_off, std::mem::size_of::<Params>() as u64),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 1,
-                            resource: binding(&tables_buffer, t_off, table_bytes),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 3,
-                            resource: binding(&step.output.buffer, 0, step.output.bytes),
-                        },
+                        (0, params_buffer.clone(), p_off, std::mem::size_of::<Params>() as u64),
+                        (1, tables_buffer.clone(), t_off, table_bytes.max(4)),
+                        (3, step.output.buffer.clone(), 0, step.output.bytes),
                     ];
                     let (has_input, has_extra) = step.kernel.bindings();
                     for (present, index, view) in [(has_input, 2, &step.input), (has_extra, 4, &step.extra)] {
                         if let (true, Some(v)) = (present, view) {
-                            entries.push(wgpu::BindGroupEntry {
-                                binding: index,
-                                resource: binding(&v.buffer, 0, v.bytes),
-                            });
+                            entries.push((index, v.buffer.clone(), 0, v.bytes));
                         }
                     }
-                    let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: None,
-                        layout: &pipeline.get_bind_group_layout(0),
-                        entries: &entries,
-                    });
+                    let bind_group = pool.bind_group(ctx, step.kernel, &pipeline.get_bind_group_layout(0), entries);
                     let groups = if step.kernel.counts_workgroups() {
                         step.params.total
                     } else {

@@ -86,6 +86,13 @@ impl GpuBackend {
         self.pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Buffers and bind groups created so far.
+    #[cfg(test)]
+    pub(crate) fn created(&self) -> (usize, usize) {
+        let pool = self.lock_pool();
+        (pool.created_buffers, pool.created_bind_groups)
+    }
+
     fn max_binding_floats(&self) -> usize {
         let bytes = self
             .ctx

@@ -364,9 +364,9 @@ impl GpuPass<'_> {
         );
     }
 
-    fn upload_boxes(&mut self, boxes: &[CropBox]) -> View {
+    fn upload_boxes(&mut self, name: &'static str, boxes: &[CropBox]) -> View {
         let packed: Vec<[f32; 4]> = boxes.iter().map(|b| [b.y1, b.x1, b.y2, b.x2]).collect();
-        let view = self.buffer("boxes", boxes.len() * 4, STORAGE);
+        let view = self.buffer(name, boxes.len() * 4, STORAGE);
         self.gpu
             .ctx
             .queue
@@ -376,7 +376,7 @@ impl GpuPass<'_> {
 
     fn run_pnet(&mut self, jobs: &[LevelJob], threshold: f32, slots: usize) -> Result<(usize, Vec<u32>)> {
         let ctx = &self.gpu.ctx;
-        let mut plan = Plan::default();
+        let mut plan = Plan::with_arenas(["pnet_params", "pnet_segments"]);
         let normalized = self.record_normalize(&mut plan);
         let (taps, offsets) = self.upload_taps(jobs);
         let levels: Vec<PyramidLevel> = jobs.iter().map(|j| j.level).collect();
@@ -393,12 +393,12 @@ impl GpuPass<'_> {
         let largest = |layer: Option<usize>| groups.iter().map(|g| group_floats(g, layer)).max().unwrap_or(0);
         let pyramid = self.buffer("pyramid", largest(None), STORAGE);
         let ping = self.buffer(
-            "ping",
+            "pnet_ping",
             (0..layers - 1).step_by(2).map(|i| largest(Some(i))).max().unwrap_or(0),
             STORAGE,
         );
         let pong = self.buffer(
-            "pong",
+            "pnet_pong",
             (1..layers - 1).step_by(2).map(|i| largest(Some(i))).max().unwrap_or(0),
             STORAGE,
         );
@@ -485,6 +485,8 @@ impl GpuPass<'_> {
             return Ok(vec![Vec::new(); boxes.len()]);
         }
         let gpu = self.gpu;
+        // Each stage its own buffers, so that frames after the first reuse every buffer and bind group.
+        let names = net.buffer_names();
         let net = match net {
             Net::R => &gpu.rnet,
             Net::O => &gpu.onet,
@@ -501,14 +503,14 @@ impl GpuPass<'_> {
             .clamp(1, gpu.chunk_cap.max(1))
             .min(n);
 
-        let box_view = self.upload_boxes(&flat);
+        let box_view = self.upload_boxes(names[0], &flat);
         let normalized = self.normalized();
-        let crops = self.buffer("crops", chunk * one[0].floats(), STORAGE);
-        let ping = self.buffer("ping", chunk * per_crop, STORAGE);
-        let pong = self.buffer("pong", chunk * per_crop, STORAGE);
-        let results = self.buffer("results", n * width, STORAGE);
+        let crops = self.buffer(names[1], chunk * one[0].floats(), STORAGE);
+        let ping = self.buffer(names[2], chunk * per_crop, STORAGE);
+        let pong = self.buffer(names[3], chunk * per_crop, STORAGE);
+        let results = self.buffer(names[4], n * width, STORAGE);
 
-        let mut plan = Plan::default();
+        let mut plan = Plan::with_arenas([names[6], names[7]]);
         for first in (0..n).step_by(chunk) {
             let m = chunk.min(n - first);
             self.record_crops(&mut plan, &owners, first, m, size, [&normalized, &box_view, &crops]);
@@ -527,7 +529,7 @@ impl GpuPass<'_> {
             results.clone(),
             None,
         );
-        let read = self.buffer("results_read", n * width, READBACK);
+        let read = self.buffer(names[5], n * width, READBACK);
         plan.copy(&results.buffer, &read.buffer, read.bytes);
         let stamps = plan.submit(&gpu.ctx, &gpu.kernels, &mut self.pool)?;
         let rows: Vec<f32> = bytemuck::pod_collect_to_vec(&gpu.ctx.read(&read.buffer, read.bytes)?);
@@ -544,6 +546,34 @@ impl GpuPass<'_> {
 enum Net {
     R,
     O,
+}
+
+impl Net {
+    /// Pool names of the stage's boxes, crops, ping, pong, results, readback, parameters and segments.
+    fn buffer_names(self) -> [&'static str; 8] {
+        match self {
+            Net::R => [
+                "rnet_boxes",
+                "rnet_crops",
+                "rnet_ping",
+                "rnet_pong",
+                "rnet_results",
+                "rnet_read",
+                "rnet_params",
+                "rnet_segments",
+            ],
+            Net::O => [
+                "onet_boxes",
+                "onet_crops",
+                "onet_ping",
+                "onet_pong",
+                "onet_results",
+                "onet_read",
+                "onet_params",
+                "onet_segments",
+            ],
+        }
+    }
 }
 
 impl Pass for GpuPass<'_> {
@@ -648,7 +678,7 @@ impl GpuPass<'_> {
     pub(super) fn crops_of_first_image(&mut self, boxes: &[CropBox], size: usize) -> Result<Vec<f32>> {
         let mut plan = Plan::default();
         let normalized = self.record_normalize(&mut plan);
-        let box_view = self.upload_boxes(boxes);
+        let box_view = self.upload_boxes("boxes", boxes);
         let floats = boxes.len() * size * size * 3;
         let crops = self.buffer("crops", floats, STORAGE);
         let owners = vec![0; boxes.len()];

@@ -54,7 +54,7 @@ impl GpuBackend {
                 let read = view(&mut pool, "warp_read", out_bytes, READBACK);
                 ctx.queue.write_buffer(&src.buffer, 0, &bytes);
                 ctx.queue.write_buffer(&table.buffer, 0, bytemuck::cast_slice(&inverse));
-                let mut plan = Plan::default();
+                let mut plan = Plan::with_arenas(["warp_params", "warp_segments"]);
                 plan.dispatch(
                     Kernel::Warp,
                     Params {
