@@ -60,12 +60,17 @@ pub(crate) fn detect(
         .par_iter()
         .zip(&proposals)
         .map(|(levels, proposals)| {
-            let mut boxes = Vec::new();
-            for (level, cells) in levels.iter().zip(proposals) {
-                let mut level_boxes: Vec<Candidate> = cells.iter().map(|p| pnet_box(p, level.scale)).collect();
-                sort_desc(&mut level_boxes);
-                boxes.extend(fast_nms(level_boxes, options.nms.pnet_level, Overlap::Union));
-            }
+            // The levels are independent until they are merged, in level order.
+            let per_level: Vec<Vec<Candidate>> = levels
+                .par_iter()
+                .zip(proposals)
+                .map(|(level, cells)| {
+                    let mut level_boxes: Vec<Candidate> = cells.iter().map(|p| pnet_box(p, level.scale)).collect();
+                    sort_desc(&mut level_boxes);
+                    fast_nms(level_boxes, options.nms.pnet_level, Overlap::Union)
+                })
+                .collect();
+            let mut boxes: Vec<Candidate> = per_level.into_iter().flatten().collect();
             sort_desc(&mut boxes);
             fast_nms(boxes, options.nms.pnet_all, Overlap::Union)
                 .iter()
