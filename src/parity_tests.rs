@@ -598,7 +598,7 @@ fn levels_split_into_groups_under_a_small_binding_limit_give_the_same_candidates
         .map(|&level| crate::gpu::LevelJob { image: 0, level })
         .collect();
     let groups = gpu.start(&[view]).unwrap().level_groups(&jobs).unwrap().len();
-    assert_eq!(groups, 2);
+    assert!(groups >= 2, "{groups} groups");
     let got = gpu.start(&[view]).unwrap().propose1(&levels, 0.6);
     assert_eq!(got, expected);
     assert!(expected.iter().map(Vec::len).sum::<usize>() > 100);

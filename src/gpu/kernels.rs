@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const WEIGHTED_LAYER: &str = include_str!("../../shaders/weighted_layer.wgsl");
+const AREA_TAPS: &str = include_str!("../../shaders/area_taps.wgsl");
 
 /// Invocations per workgroup, as every shader declares it (`@workgroup_size`).
 pub(crate) const WORKGROUP_SIZE: u32 = 64;
@@ -19,7 +20,8 @@ pub(crate) const WORKGROUP_SIZE: u32 = 64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Kernel {
     Normalize,
-    ResizeArea,
+    ResizeRows,
+    ResizeColumns,
     Conv,
     Dense,
     MaxPool,
@@ -30,9 +32,10 @@ pub(crate) enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 9] = [
+    pub const ALL: [Kernel; 10] = [
         Kernel::Normalize,
-        Kernel::ResizeArea,
+        Kernel::ResizeRows,
+        Kernel::ResizeColumns,
         Kernel::Conv,
         Kernel::Dense,
         Kernel::MaxPool,
@@ -45,7 +48,8 @@ impl Kernel {
     fn body(self) -> &'static str {
         match self {
             Kernel::Normalize => include_str!("../../shaders/normalize.wgsl"),
-            Kernel::ResizeArea => include_str!("../../shaders/resize_area.wgsl"),
+            Kernel::ResizeRows => include_str!("../../shaders/resize_rows.wgsl"),
+            Kernel::ResizeColumns => include_str!("../../shaders/resize_columns.wgsl"),
             Kernel::Conv => include_str!("../../shaders/conv.wgsl"),
             Kernel::Dense => include_str!("../../shaders/dense.wgsl"),
             Kernel::MaxPool => include_str!("../../shaders/maxpool.wgsl"),
@@ -58,10 +62,10 @@ impl Kernel {
 
     /// The full WGSL source of the kernel.
     pub fn source(self) -> String {
-        let shared = if matches!(self, Kernel::Conv | Kernel::Dense) {
-            WEIGHTED_LAYER
-        } else {
-            ""
+        let shared = match self {
+            Kernel::Conv | Kernel::Dense => WEIGHTED_LAYER,
+            Kernel::ResizeRows | Kernel::ResizeColumns => AREA_TAPS,
+            _ => "",
         };
         format!("{COMMON}\n{shared}\n{}", self.body())
     }

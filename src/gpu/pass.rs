@@ -173,7 +173,11 @@ impl GpuPass<'_> {
         let mut groups = Vec::new();
         let (mut start, mut sum) = (0, 0);
         for (i, job) in jobs.iter().enumerate() {
-            let floats = self.gpu.pnet.largest_floats(&level_parts(&[job.level]));
+            let floats = self
+                .gpu
+                .pnet
+                .largest_floats(&level_parts(&[job.level]))
+                .max(self.row_sum_floats(job));
             if floats > limit {
                 let image = &self.images[job.image];
                 return Err(Error::ImageTooLarge {
@@ -271,48 +275,72 @@ impl GpuPass<'_> {
         (taps, offsets)
     }
 
-    /// Records the AREA resize of the normalised images into the level `parts` (one per job) of `pyramid`.
+    /// Floats of the AREA resize's row sums (pass 1) for one level job: every image row at the level's width.
+    fn row_sum_floats(&self, job: &LevelJob) -> usize {
+        self.images[job.image].height * job.level.width * 3
+    }
+
+    /// Records the AREA resize of the normalised images into the level `parts` (one per job) of `pyramid`: row
+    /// sums into `rows` (pass 1), then the levels (pass 2).
     fn record_resize(
         &self,
         plan: &mut Plan,
         jobs: &[LevelJob],
         parts: &[Part],
         offsets: &[(u32, u32, f32)],
-        [normalized, pyramid, taps]: [&View; 3],
+        [normalized, rows, pyramid, taps]: [&View; 4],
     ) {
-        let mut start = 0u32;
-        let segments = jobs
-            .iter()
-            .zip(parts)
-            .zip(offsets)
-            .map(|((job, p), &(ys, xs, k))| {
-                let image = &self.images[job.image];
-                let s = Segment {
-                    count: 1,
-                    in_h: image.height as u32,
-                    in_w: image.width as u32,
-                    in_off: image.float as u32,
-                    out_h: p.h as u32,
-                    out_w: p.w as u32,
-                    out_off: p.offset as u32,
-                    start,
-                    a: ys,
-                    b: xs,
-                    e: k.to_bits(),
-                    ..Default::default()
-                };
-                start += (p.h * p.w) as u32;
-                s
-            })
-            .collect();
+        let (mut row_items, mut row_offset, mut pixel_items) = (0u32, 0u32, 0u32);
+        let mut row_segments = Vec::with_capacity(jobs.len());
+        let mut column_segments = Vec::with_capacity(jobs.len());
+        for ((job, p), &(ys, xs, k)) in jobs.iter().zip(parts).zip(offsets) {
+            let image = &self.images[job.image];
+            row_segments.push(Segment {
+                count: 1,
+                in_h: image.height as u32,
+                in_w: image.width as u32,
+                in_off: image.float as u32,
+                out_w: p.w as u32,
+                out_off: row_offset,
+                start: row_items,
+                b: xs,
+                ..Default::default()
+            });
+            column_segments.push(Segment {
+                count: 1,
+                in_h: image.height as u32,
+                in_off: row_offset,
+                out_h: p.h as u32,
+                out_w: p.w as u32,
+                out_off: p.offset as u32,
+                start: pixel_items,
+                a: ys,
+                e: k.to_bits(),
+                ..Default::default()
+            });
+            row_items += (image.height * p.w) as u32;
+            row_offset += self.row_sum_floats(job) as u32;
+            pixel_items += (p.h * p.w) as u32;
+        }
         plan.dispatch(
-            Kernel::ResizeArea,
+            Kernel::ResizeRows,
             Params {
-                total: start,
+                total: row_items,
                 ..Default::default()
             },
-            segments,
+            row_segments,
             Some(normalized.clone()),
+            rows.clone(),
+            Some(taps.clone()),
+        );
+        plan.dispatch(
+            Kernel::ResizeColumns,
+            Params {
+                total: pixel_items,
+                ..Default::default()
+            },
+            column_segments,
+            Some(rows.clone()),
             pyramid.clone(),
             Some(taps.clone()),
         );
@@ -392,6 +420,12 @@ impl GpuPass<'_> {
         let layers = self.gpu.pnet.layer_count();
         let largest = |layer: Option<usize>| groups.iter().map(|g| group_floats(g, layer)).max().unwrap_or(0);
         let pyramid = self.buffer("pyramid", largest(None), STORAGE);
+        let row_sums = groups
+            .iter()
+            .map(|g| jobs[g.clone()].iter().map(|j| self.row_sum_floats(j)).sum::<usize>())
+            .max()
+            .unwrap_or(0);
+        let rows = self.buffer("pnet_rows", row_sums, STORAGE);
         let ping = self.buffer(
             "pnet_ping",
             (0..layers - 1).step_by(2).map(|i| largest(Some(i))).max().unwrap_or(0),
@@ -413,7 +447,7 @@ impl GpuPass<'_> {
                 &jobs[group.clone()],
                 &parts,
                 &offsets[group.clone()],
-                [&normalized, &pyramid, &taps],
+                [&normalized, &rows, &pyramid, &taps],
             );
             let maps = self
                 .gpu
@@ -671,7 +705,15 @@ impl GpuPass<'_> {
         let parts = level_parts(levels);
         let floats = total_floats(&parts);
         let pyramid = self.buffer("pyramid", floats, STORAGE);
-        self.record_resize(&mut plan, &jobs, &parts, &offsets, [&normalized, &pyramid, &taps]);
+        let row_sums = jobs.iter().map(|j| self.row_sum_floats(j)).sum();
+        let rows = self.buffer("pnet_rows", row_sums, STORAGE);
+        self.record_resize(
+            &mut plan,
+            &jobs,
+            &parts,
+            &offsets,
+            [&normalized, &rows, &pyramid, &taps],
+        );
         self.finish_and_read(plan, &pyramid, floats)
     }
 
