@@ -303,7 +303,7 @@ impl Detector {
         Ok((faces, timings))
     }
 
-    /// The aligned `size`×`size` crop of each face (112 for the standard ArcFace crop; see [`crate::align`]), in
+    /// The aligned `size`×`size` crop of each face (112 for the standard ArcFace crop; see [the `align` module](mod@crate::align)), in
     /// one pass on the detector's device: on the GPU, one warp dispatch for all faces. The result matches
     /// [`crate::align::align`] on each face within one grey level. Fails, for the whole call, on a face without
     /// usable keypoints.

@@ -7,9 +7,13 @@ use crate::error::{Error, Result};
 /// `warpAffine` uses them).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Similarity {
+    /// scale · cos(rotation)
     pub a: f64,
+    /// scale · sin(rotation)
     pub b: f64,
+    /// Translation along x.
     pub tx: f64,
+    /// Translation along y.
     pub ty: f64,
 }
 
