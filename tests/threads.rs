@@ -1,0 +1,77 @@
+//! One `Detector` shared by many threads: every result equals the single-thread result, on the CPU and on the GPU
+//! (lavapipe in CI), with single images and batches interleaved.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::shared_data_or_skip;
+use mtcnn_wgpu::{Detector, Device, Face};
+
+fn images() -> Vec<image::RgbImage> {
+    let astronaut = image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png"))
+        .unwrap()
+        .to_rgb8();
+    let mut images = vec![astronaut.clone()];
+    if let Some(data) = shared_data_or_skip("threads") {
+        for name in ["ivan", "messi5", "test1"] {
+            images.push(image::open(data.join(format!("images/{name}.png"))).unwrap().to_rgb8());
+        }
+    }
+    images.push(image::imageops::crop_imm(&astronaut, 100, 20, 301, 257).to_image());
+    images
+}
+
+/// `threads` threads, each running every image `runs` times (one by one, then as a batch) on the same detector.
+fn shared_by_threads(detector: Detector, threads: usize, runs: usize) {
+    let images = Arc::new(images());
+    let expected: Arc<Vec<Vec<Face>>> = Arc::new(images.iter().map(|i| detector.detect(i).unwrap()).collect());
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (detector, images, expected) = (detector.clone(), images.clone(), expected.clone());
+            std::thread::spawn(move || {
+                for run in 0..runs {
+                    // Threads start at different images, so that different work overlaps.
+                    for k in 0..images.len() {
+                        let i = (k + t + run) % images.len();
+                        assert_eq!(
+                            detector.detect(&images[i]).unwrap(),
+                            expected[i],
+                            "thread {t}, image {i}"
+                        );
+                    }
+                    assert_eq!(
+                        &detector.detect_batch(&images).unwrap(),
+                        expected.as_ref(),
+                        "thread {t} batch"
+                    );
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("a detection thread panicked");
+    }
+    println!(
+        "{threads} threads × {runs} runs × {} images (and as many batches) on {}: all equal to one thread",
+        images.len(),
+        detector.adapter().unwrap_or("the CPU")
+    );
+}
+
+#[test]
+fn sixteen_threads_share_one_cpu_detector() {
+    shared_by_threads(Detector::builder().device(Device::Cpu).build().unwrap(), 16, 2);
+}
+
+#[test]
+fn four_threads_share_one_gpu_detector() {
+    let gpu = match Detector::builder().device(Device::Gpu).build() {
+        Ok(d) => d,
+        Err(e) if std::env::var_os("MTCNN_REQUIRE_GPU").is_some_and(|v| v != "0") => {
+            panic!("MTCNN_REQUIRE_GPU is set but Device::Gpu failed: {e}")
+        }
+        Err(e) => return eprintln!("SKIPPED: no GPU ({e})"),
+    };
+    shared_by_threads(gpu, 4, 1);
+}
