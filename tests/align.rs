@@ -133,12 +133,8 @@ fn aligned_golden_faces_put_their_keypoints_on_the_template() {
 
 #[test]
 fn gpu_and_cpu_warps_agree_within_one_grey_level() {
-    let gpu = match Detector::builder().device(Device::Gpu).build() {
-        Ok(d) => d,
-        Err(e) if std::env::var_os("MTCNN_REQUIRE_GPU").is_some_and(|v| v != "0") => {
-            panic!("MTCNN_REQUIRE_GPU is set but Device::Gpu failed: {e}")
-        }
-        Err(e) => return eprintln!("SKIPPED: no GPU ({e})"),
+    let Some(gpu) = common::gpu_detector_or_skip() else {
+        return;
     };
     let image = image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png"))
         .unwrap()

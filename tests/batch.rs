@@ -51,12 +51,8 @@ fn a_cpu_batch_gives_each_image_its_own_faces() {
 
 #[test]
 fn a_gpu_batch_gives_each_image_its_own_faces() {
-    let gpu = match Detector::builder().device(Device::Gpu).build() {
-        Ok(d) => d,
-        Err(e) if std::env::var_os("MTCNN_REQUIRE_GPU").is_some_and(|v| v != "0") => {
-            panic!("MTCNN_REQUIRE_GPU is set but Device::Gpu failed: {e}")
-        }
-        Err(e) => return eprintln!("SKIPPED: no GPU ({e})"),
+    let Some(gpu) = common::gpu_detector_or_skip() else {
+        return;
     };
     let faces = assert_batch_matches_single(&gpu, &mixed_batch());
     assert_eq!(faces, 3);

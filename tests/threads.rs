@@ -66,12 +66,8 @@ fn sixteen_threads_share_one_cpu_detector() {
 
 #[test]
 fn four_threads_share_one_gpu_detector() {
-    let gpu = match Detector::builder().device(Device::Gpu).build() {
-        Ok(d) => d,
-        Err(e) if std::env::var_os("MTCNN_REQUIRE_GPU").is_some_and(|v| v != "0") => {
-            panic!("MTCNN_REQUIRE_GPU is set but Device::Gpu failed: {e}")
-        }
-        Err(e) => return eprintln!("SKIPPED: no GPU ({e})"),
+    let Some(gpu) = common::gpu_detector_or_skip() else {
+        return;
     };
     shared_by_threads(gpu, 4, 1);
 }

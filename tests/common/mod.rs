@@ -48,3 +48,17 @@ pub fn floats(v: &serde_json::Value) -> Vec<f32> {
         .map(|x| x.as_f64().expect("number") as f32)
         .collect()
 }
+
+/// A `Device::Gpu` detector, or `None` after printing why the GPU tests skip (a panic with `MTCNN_REQUIRE_GPU`).
+pub fn gpu_detector_or_skip() -> Option<mtcnn_wgpu::Detector> {
+    match mtcnn_wgpu::Detector::builder().device(mtcnn_wgpu::Device::Gpu).build() {
+        Ok(d) => Some(d),
+        Err(e) if std::env::var_os("MTCNN_REQUIRE_GPU").is_some_and(|v| v != "0") => {
+            panic!("MTCNN_REQUIRE_GPU is set but Device::Gpu failed: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: no GPU ({e})");
+            None
+        }
+    }
+}
