@@ -333,8 +333,12 @@ fn rnet_and_onet_batches_across_chunk_boundaries_match_cpu() {
     assert!(worst <= TOLERANCE, "{worst}");
 }
 
+/// A network fixture from `../shared/data/nets` (or `$MTCNN_SHARED_DATA/nets`, as the integration tests take it).
 fn fixture(name: &str) -> Option<serde_json::Value> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nets");
+    let data = std::env::var_os("MTCNN_SHARED_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    let dir = data.join("nets");
     match std::fs::read_to_string(dir.join(name)) {
         Ok(text) => serde_json::from_str(&text).ok(),
         Err(_) if std::env::var_os("CI").is_some() => panic!("../shared/data/nets/{name} is missing"),
