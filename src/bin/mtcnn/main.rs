@@ -85,8 +85,8 @@ struct DetectArgs {
     /// Write the pictures with boxes, confidences and keypoints drawn: a file for one image, a folder for several.
     #[arg(long, value_name = "OUT")]
     draw: Option<PathBuf>,
-    /// Write each face aligned to the ArcFace template into DIR, as STEM_INDEX.png (the image file's stem; index in the order
-    /// of the JSON).
+    /// Write each face aligned to the ArcFace template into DIR, as STEM_INDEX.png (the image file's stem; the
+    /// index in the order of the JSON).
     #[arg(long, value_name = "DIR")]
     align: Option<PathBuf>,
     /// Side of the aligned crops, in pixels (the template is scaled by size / 112).
