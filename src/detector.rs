@@ -110,6 +110,11 @@ impl DetectorBuilder {
         self.options.fit_to_image = fit;
         self
     }
+    /// The largest image `detect` takes, in pixels (default 100 000 000); see [`DetectorOptions::max_pixels`].
+    pub fn max_pixels(mut self, pixels: u64) -> Self {
+        self.options.max_pixels = pixels;
+        self
+    }
     /// Where the networks run (default [`Device::Auto`]).
     pub fn device(mut self, device: Device) -> Self {
         self.options.device = device;
@@ -282,6 +287,17 @@ impl Detector {
                 rgb: image.as_raw(),
             })
             .collect();
+        let limit = self.inner.options.max_pixels;
+        if let Some(big) = images
+            .iter()
+            .find(|i| u64::from(i.width()) * u64::from(i.height()) > limit)
+        {
+            return Err(Error::ImageTooLarge {
+                width: big.width(),
+                height: big.height(),
+                reason: format!("it exceeds max_pixels = {limit}"),
+            });
+        }
         let backend = self.inner.backend.as_ref();
         let mut faces = Vec::with_capacity(images.len());
         let mut timings = StageTimings::default();

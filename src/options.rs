@@ -120,7 +120,13 @@ pub struct DetectorOptions {
     pub fit_to_image: bool,
     /// Where the networks run (default [`Device::Auto`]).
     pub device: Device,
+    /// The largest image `detect` takes, in pixels (default 100 000 000, e.g. 12 000 × 8 000). A larger one gives
+    /// [`Error::ImageTooLarge`] before any work: a ceiling for services fed arbitrary uploads. At least 1.
+    pub max_pixels: u64,
 }
+
+/// The default [`DetectorOptions::max_pixels`].
+pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 
 impl Default for DetectorOptions {
     fn default() -> Self {
@@ -133,6 +139,7 @@ impl Default for DetectorOptions {
             stages: Stages::FacesAndLandmarks,
             fit_to_image: true,
             device: Device::Auto,
+            max_pixels: DEFAULT_MAX_PIXELS,
         }
     }
 }
@@ -170,6 +177,9 @@ impl DetectorOptions {
             if !(0.0..=1.0).contains(&v) {
                 return Err(invalid(name, v, "must lie in [0, 1]"));
             }
+        }
+        if self.max_pixels == 0 {
+            return Err(invalid("max_pixels", self.max_pixels, "must be at least 1"));
         }
         let n = &self.nms;
         for (name, v) in [

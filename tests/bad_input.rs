@@ -230,3 +230,46 @@ fn results_are_bit_identical_across_thread_counts_and_runs() {
     }
     assert_eq!(detector.detect(&image).unwrap(), reference);
 }
+
+#[test]
+fn images_over_max_pixels_are_refused_before_any_work() {
+    let detector = Detector::builder()
+        .device(mtcnn_wgpu::Device::Cpu)
+        .max_pixels(1000)
+        .build()
+        .unwrap();
+    let big = image::RgbImage::new(40, 30);
+    let err = detector.detect(&big).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ImageTooLarge {
+                width: 40,
+                height: 30,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("max_pixels"), "{err}");
+    // In a batch, the whole call fails and names the image.
+    let small = image::RgbImage::new(30, 30);
+    assert!(detector.detect(&small).unwrap().is_empty());
+    assert!(matches!(
+        detector.detect_batch(&[small, big]),
+        Err(Error::ImageTooLarge { width: 40, .. })
+    ));
+    assert!(matches!(
+        Detector::builder().max_pixels(0).build(),
+        Err(Error::InvalidOption { name: "max_pixels", .. })
+    ));
+    assert_eq!(
+        Detector::builder()
+            .device(mtcnn_wgpu::Device::Cpu)
+            .build()
+            .unwrap()
+            .options()
+            .max_pixels,
+        100_000_000
+    );
+}
