@@ -37,9 +37,12 @@ fn describe(info: &wgpu::AdapterInfo) -> String {
     format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
 }
 
-fn instance() -> wgpu::Instance {
-    // Honours WGPU_BACKEND (and the other WGPU_* variables), e.g. WGPU_BACKEND=vulkan in CI.
-    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+/// An instance over `backends`, unless WGPU_BACKEND (and the other WGPU_* variables) say otherwise, e.g.
+/// WGPU_BACKEND=vulkan in CI.
+fn instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+    descriptor.backends = backends;
+    wgpu::Instance::new(descriptor.with_env())
 }
 
 impl GpuContext {
@@ -49,18 +52,21 @@ impl GpuContext {
             power_preference: wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance),
             ..Default::default()
         };
-        let adapter =
-            pollster::block_on(instance().request_adapter(&options)).map_err(|e| Error::DeviceUnavailable {
+        let adapter = pollster::block_on(instance(wgpu::Backends::all()).request_adapter(&options)).map_err(|e| {
+            Error::DeviceUnavailable {
                 device: "gpu",
                 reason: format!("no wgpu adapter: {e}"),
-            })?;
+            }
+        })?;
         Self::open(adapter)
     }
 
     /// The best hardware adapter, or `Ok(Err(reason))` when there is none (`Device::Auto` then uses the CPU).
     pub fn hardware_adapter() -> Result<std::result::Result<Self, String>> {
-        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
-        let adapters = pollster::block_on(instance().enumerate_adapters(backends));
+        // Vulkan, Metal and DX12 by default: a GL adapter is rarely worth more than the CPU path, and probing GL
+        // on a headless machine only prints EGL warnings.
+        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
+        let adapters = pollster::block_on(instance(backends).enumerate_adapters(backends));
         let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
             wgpu::DeviceType::DiscreteGpu => 0,
             wgpu::DeviceType::IntegratedGpu => 1,
