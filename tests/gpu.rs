@@ -8,20 +8,7 @@ use common::{floats, read_json, shared_data_or_skip};
 use mtcnn_wgpu::{BoundingBox, Detector, Device, Error, Face};
 
 fn gpu_detector(fit_to_image: bool) -> Option<Detector> {
-    match Detector::builder()
-        .device(Device::Gpu)
-        .fit_to_image(fit_to_image)
-        .build()
-    {
-        Ok(d) => Some(d),
-        Err(e) if std::env::var_os("MTCNN_REQUIRE_GPU").is_some_and(|v| v != "0") => {
-            panic!("MTCNN_REQUIRE_GPU is set but Device::Gpu failed: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: no GPU ({e})");
-            None
-        }
-    }
+    common::gpu_detector_from(Detector::builder().fit_to_image(fit_to_image))
 }
 
 fn iou(a: &BoundingBox, b: &BoundingBox) -> f32 {

@@ -51,7 +51,12 @@ pub fn floats(v: &serde_json::Value) -> Vec<f32> {
 
 /// A `Device::Gpu` detector, or `None` after printing why the GPU tests skip (a panic with `MTCNN_REQUIRE_GPU`).
 pub fn gpu_detector_or_skip() -> Option<mtcnn_wgpu::Detector> {
-    match mtcnn_wgpu::Detector::builder().device(mtcnn_wgpu::Device::Gpu).build() {
+    gpu_detector_from(mtcnn_wgpu::Detector::builder())
+}
+
+/// [`gpu_detector_or_skip`] with other options.
+pub fn gpu_detector_from(builder: mtcnn_wgpu::DetectorBuilder) -> Option<mtcnn_wgpu::Detector> {
+    match builder.device(mtcnn_wgpu::Device::Gpu).build() {
         Ok(d) => Some(d),
         Err(e) if std::env::var_os("MTCNN_REQUIRE_GPU").is_some_and(|v| v != "0") => {
             panic!("MTCNN_REQUIRE_GPU is set but Device::Gpu failed: {e}")
