@@ -17,6 +17,7 @@ pub(crate) struct ImageView<'a> {
 }
 
 impl<'a> ImageView<'a> {
+    /// The pixels of an `image::RgbImage`, without a copy.
     pub fn of(image: &'a image::RgbImage) -> Self {
         ImageView {
             width: image.width(),

@@ -279,14 +279,7 @@ impl Detector {
     /// Like [`Detector::detect_batch`], and also returns the stage times of the whole batch and the candidate
     /// counts summed over its images.
     pub fn detect_batch_timed(&self, images: &[RgbImage]) -> Result<(Vec<Vec<Face>>, StageTimings)> {
-        let views: Vec<ImageView<'_>> = images
-            .iter()
-            .map(|image| ImageView {
-                width: image.width(),
-                height: image.height(),
-                rgb: image.as_raw(),
-            })
-            .collect();
+        let views: Vec<ImageView<'_>> = images.iter().map(ImageView::of).collect();
         let limit = self.inner.options.max_pixels;
         if let Some(big) = images
             .iter()

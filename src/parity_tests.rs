@@ -427,13 +427,8 @@ fn astronaut() -> image::RgbImage {
 
 /// The image as the backends take it, and its pyramid with the default options.
 fn view_and_levels(image: &image::RgbImage) -> (ImageView<'_>, Vec<PyramidLevel>) {
-    let view = ImageView {
-        width: image.width(),
-        height: image.height(),
-        rgb: image.as_raw(),
-    };
     (
-        view,
+        ImageView::of(image),
         crate::pipeline::pyramid::pyramid_levels(image.width(), image.height(), &Default::default()),
     )
 }
@@ -442,35 +437,30 @@ fn view_and_levels(image: &image::RgbImage) -> (ImageView<'_>, Vec<PyramidLevel>
 fn pnet_candidates_match_cpu_on_every_level() {
     let Some(gpu) = gpu() else { return };
     // A real photo, so that many cells pass the threshold on several levels.
-    let image = astronaut();
-    let (view, levels) = view_and_levels(&image);
-    let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
-    let expected = cpu.begin(&[view]).unwrap().propose1(&levels, 0.6);
-    let got = gpu.start(&[view]).unwrap().propose1(&levels, 0.6);
-    let cells = assert_same_cells(&got, &expected, 0.6);
+    let cells = astronaut_cells_match_cpu(gpu, 0.6);
     assert!(cells > 100, "{cells} cells");
 }
 
-/// Asserts that GPU and CPU proposals agree (cells missing on one side only right at the threshold) and that each
-/// level is in row-major order; returns the number of cells compared.
-fn assert_same_cells(
-    got: &[Vec<crate::pipeline::boxes::Proposal>],
-    expected: &[Vec<crate::pipeline::boxes::Proposal>],
-    threshold: f32,
-) -> usize {
+/// P-Net on the astronaut on both backends at `threshold`: asserts that the cells agree (cells missing on one side
+/// only right at the threshold) and that each level is in row-major order; returns the number of cells compared.
+fn astronaut_cells_match_cpu(gpu: &GpuBackend, threshold: f32) -> usize {
+    use crate::pipeline::boxes::Proposal;
+    let image = astronaut();
+    let (view, levels) = view_and_levels(&image);
+    let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
+    let expected = cpu.begin(&[view]).unwrap().propose1(&levels, threshold);
+    let got = gpu.start(&[view]).unwrap().propose1(&levels, threshold);
     assert_eq!(got.len(), expected.len());
+    let key = |p: &Proposal| (p.row, p.col);
     let (mut cells, mut worst) = (0, 0.0f32);
-    for (g, e) in got.iter().zip(expected) {
-        let key = |p: &crate::pipeline::boxes::Proposal| (p.row, p.col);
-        let mut e_keys: Vec<_> = e.iter().map(key).collect();
-        e_keys.sort_unstable();
-        let find = |p: &crate::pipeline::boxes::Proposal| e_keys.binary_search(&key(p)).ok().map(|_| ());
-        for p in g.iter().filter(|p| find(p).is_none()) {
+    for (g, e) in got.iter().zip(&expected) {
+        let on_gpu: std::collections::HashMap<_, _> = g.iter().map(|p| (key(p), p)).collect();
+        let on_cpu: std::collections::HashMap<_, _> = e.iter().map(|p| (key(p), p)).collect();
+        for p in g.iter().filter(|p| !on_cpu.contains_key(&key(p))) {
             assert!((p.score - threshold).abs() < TOLERANCE, "GPU-only cell {p:?}");
         }
-        let by_key: std::collections::HashMap<_, _> = g.iter().map(|p| (key(p), p)).collect();
         for q in e {
-            match by_key.get(&key(q)) {
+            match on_gpu.get(&key(q)) {
                 None => assert!((q.score - threshold).abs() < TOLERANCE, "CPU-only cell {q:?}"),
                 Some(p) => {
                     worst = worst.max((p.score - q.score).abs()).max(max_diff(&p.reg, &q.reg));
@@ -494,12 +484,7 @@ fn more_candidates_than_reserved_slots_are_all_read_back() {
     let Some(gpu) = gpu() else { return };
     // Threshold 0: nearly every cell of every level passes, more than the slots reserved up front and far more
     // than the first readback takes, so both the second readback and the rerun with more slots run.
-    let image = astronaut();
-    let (view, levels) = view_and_levels(&image);
-    let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
-    let expected = cpu.begin(&[view]).unwrap().propose1(&levels, 0.0);
-    let got = gpu.start(&[view]).unwrap().propose1(&levels, 0.0);
-    let cells = assert_same_cells(&got, &expected, 0.0);
+    let cells = astronaut_cells_match_cpu(gpu, 0.0);
     assert!(cells > crate::gpu::CANDIDATE_SLOTS, "{cells} cells");
 }
 

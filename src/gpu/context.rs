@@ -166,6 +166,20 @@ impl GpuContext {
         Ok(value)
     }
 
+    /// Writes `bytes` into `buffer` from `offset` (a multiple of 4). Queue writes must be whole words, so a last
+    /// partial word goes separately, zero-padded; the caller's bytes are not copied first.
+    pub fn write_padded(&self, buffer: &wgpu::Buffer, offset: u64, bytes: &[u8]) {
+        let whole = bytes.len() / 4 * 4;
+        if whole > 0 {
+            self.queue.write_buffer(buffer, offset, &bytes[..whole]);
+        }
+        if whole < bytes.len() {
+            let mut tail = [0u8; 4];
+            tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
+            self.queue.write_buffer(buffer, offset + whole as u64, &tail);
+        }
+    }
+
     /// The device time between the two timestamps that `stamps` (MAP_READ, 16 bytes) holds. The caller has already
     /// waited for the submission that wrote them.
     pub fn read_elapsed(&self, stamps: &wgpu::Buffer) -> Result<std::time::Duration> {

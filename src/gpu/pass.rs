@@ -101,20 +101,9 @@ impl GpuBackend {
         let rgb_bytes = (words.max(1) * 4) as u64;
         let mut pool = self.lock_pool();
         self.ctx.scoped(|| {
-            // Each image straight from the caller's pixels (copies must be whole words: a last partial word goes
-            // separately, zero-padded).
             let rgb = pool.get(&self.ctx, "rgb", rgb_bytes, STORAGE);
             for (image, at) in images.iter().zip(&placed) {
-                let offset = (at.rgb_word * 4) as u64;
-                let whole = image.rgb.len() / 4 * 4;
-                if whole > 0 {
-                    self.ctx.queue.write_buffer(&rgb, offset, &image.rgb[..whole]);
-                }
-                if whole < image.rgb.len() {
-                    let mut tail = [0u8; 4];
-                    tail[..image.rgb.len() - whole].copy_from_slice(&image.rgb[whole..]);
-                    self.ctx.queue.write_buffer(&rgb, offset + whole as u64, &tail);
-                }
+                self.ctx.write_padded(&rgb, (at.rgb_word * 4) as u64, image.rgb);
             }
         })?;
         Ok(GpuPass {

@@ -29,10 +29,22 @@ impl GpuBackend {
             });
         }
         self.ctx.check_alive()?;
-        let mut bytes = image.rgb.to_vec();
-        bytes.resize(bytes.len().next_multiple_of(4).max(4), 0);
         let mut pool = self.lock_pool();
         let ctx = &self.ctx;
+        let view = |pool: &mut super::buffers::BufferPool, name, bytes: u64, usage| {
+            View::new(&pool.get(ctx, name, bytes, usage), bytes)
+        };
+        // The image goes up once for all chunks of faces.
+        let src = ctx.scoped(|| {
+            let src = view(
+                &mut pool,
+                "warp_image",
+                image.rgb.len().next_multiple_of(4) as u64,
+                STORAGE,
+            );
+            ctx.write_padded(&src.buffer, 0, image.rgb);
+            src
+        })?;
         let mut crops = Vec::with_capacity(transforms.len());
         for chunk in transforms.chunks(per_chunk) {
             // The shader samples the image through each face's inverse transform, in float32.
@@ -44,15 +56,10 @@ impl GpuBackend {
                 })
                 .collect();
             let words = ctx.scoped(|| -> Result<Vec<u32>> {
-                let view = |pool: &mut super::buffers::BufferPool, name, bytes: u64, usage| {
-                    View::new(&pool.get(ctx, name, bytes, usage), bytes)
-                };
-                let src = view(&mut pool, "warp_image", bytes.len() as u64, STORAGE);
                 let table = view(&mut pool, "warp_transforms", (inverse.len() * 16) as u64, STORAGE);
                 let out_bytes = (chunk.len() * pixels * 4) as u64;
                 let out = view(&mut pool, "warp_crops", out_bytes, STORAGE);
                 let read = view(&mut pool, "warp_read", out_bytes, READBACK);
-                ctx.queue.write_buffer(&src.buffer, 0, &bytes);
                 ctx.queue.write_buffer(&table.buffer, 0, bytemuck::cast_slice(&inverse));
                 let mut plan = Plan::with_arenas(["warp_params", "warp_segments"]);
                 plan.dispatch(
@@ -67,7 +74,7 @@ impl GpuBackend {
                         in_w: image.width,
                         ..Default::default()
                     }],
-                    Some(src),
+                    Some(src.clone()),
                     out.clone(),
                     Some(table),
                 );

@@ -123,7 +123,7 @@ pub fn run(args: &DetectArgs) -> Result<usize, String> {
         }
         for (path, result) in detect_group(&detector, group) {
             let result = result.and_then(|(image, faces)| {
-                save_extras(args, &detector, &path, image.clone(), &faces, several)?;
+                save_extras(args, &detector, &path, &image, &faces, several)?;
                 sink.write(&path, &image, faces_json(&faces, args.raw))?;
                 Ok(faces.len())
             });
@@ -160,18 +160,23 @@ type Detected = (PathBuf, Result<(RgbImage, Vec<Face>), String>);
 /// Detects the decoded images of a group together; when the batch fails, one by one, so that the error lands on
 /// the image that caused it.
 fn detect_group(detector: &Detector, group: Vec<Decoded>) -> Vec<Detected> {
-    let ok: Vec<&RgbImage> = group.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
-    let batch = if ok.len() > 1 {
-        let owned: Vec<RgbImage> = ok.iter().map(|&i| i.clone()).collect();
-        detector.detect_batch(&owned).ok()
+    // The decoded images move into one batch; the failures keep their place.
+    let (mut images, mut slots) = (Vec::new(), Vec::with_capacity(group.len()));
+    for (path, result) in group {
+        slots.push((path, result.map(|image| images.push(image))));
+    }
+    let batch = if images.len() > 1 {
+        detector.detect_batch(&images).ok()
     } else {
         None
     };
-    let mut batch = batch.map(|b| b.into_iter());
-    group
+    let mut batch = batch.map(Vec::into_iter);
+    let mut images = images.into_iter();
+    slots
         .into_iter()
-        .map(|(path, result)| {
-            let detected = result.and_then(|image| {
+        .map(|(path, slot)| {
+            let detected = slot.and_then(|()| {
+                let image = images.next().ok_or("lost an image")?;
                 let faces = match batch.as_mut().and_then(Iterator::next) {
                     Some(faces) => faces,
                     None => detector.detect(&image).map_err(|e| e.to_string())?,
@@ -188,13 +193,13 @@ fn save_extras(
     args: &DetectArgs,
     detector: &Detector,
     path: &Path,
-    mut image: RgbImage,
+    image: &RgbImage,
     faces: &[Face],
     several: bool,
 ) -> Result<(), String> {
     if let Some(dir) = &args.align {
         let crops = detector
-            .align_faces(&image, faces, args.align_size)
+            .align_faces(image, faces, args.align_size)
             .map_err(|e| e.to_string())?;
         let stem = path.file_stem().unwrap_or_default().to_string_lossy();
         for (i, crop) in crops.iter().enumerate() {
@@ -204,6 +209,7 @@ fn save_extras(
         }
     }
     if let Some(out) = &args.draw {
+        let mut image = image.clone();
         draw::faces(&mut image, faces);
         let target = draw_target(out, path, several);
         image
