@@ -28,25 +28,30 @@ impl<'a> ImageView<'a> {
 }
 
 /// R-Net's verdict on one crop.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct Refinement {
     pub score: f32,
     pub reg: [f32; 4],
 }
 
 /// O-Net's verdict on one crop; landmarks are `[x1..x5, y1..y5]` relative to the crop box, in 0..1.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct Landmarking {
     pub score: f32,
     pub reg: [f32; 4],
     pub landmarks: [f32; 10],
 }
 
+/// The stages of one pass, run by [`Backend::run`] on the pass it prepares.
+pub(crate) type Stages<'s> = dyn FnMut(&mut dyn Pass) -> Result<()> + Send + 's;
+
 /// A place where the networks run.
 pub(crate) trait Backend: Send + Sync {
-    /// Takes a batch of images; the returned pass runs each stage on all of them together (a GPU backend uploads
-    /// them once here, and each stage is one submission for the whole batch).
-    fn begin<'a>(&'a self, images: &[ImageView<'a>]) -> Result<Box<dyn Pass + 'a>>;
+    /// Prepares a pass over a batch of images and runs `stages` on it; each stage then runs on all images together
+    /// (a GPU backend uploads them once here, and each stage is one submission for the whole batch). The pass is
+    /// handed to a closure rather than returned so that it can live on the stack and in the backend's reused
+    /// scratch: a pass allocates nothing.
+    fn run(&self, images: &[ImageView<'_>], stages: &mut Stages<'_>) -> Result<()>;
 
     /// How many of `images` (from the first) one pass should take: all of them on a GPU as long as they fit its
     /// buffers, one at a time on the CPU, where a batch would only raise the memory peak.
@@ -56,18 +61,20 @@ pub(crate) trait Backend: Send + Sync {
     fn warp(&self, image: ImageView<'_>, transforms: &[Similarity], size: u32) -> Result<Vec<image::RgbImage>>;
 }
 
-/// The three stages on a batch of images. Every argument and result has one entry per image, in order.
+/// The three stages on a batch of images. Every argument has one entry per image, in order, and so has every
+/// output, whose lists the caller passes in empty (they keep their allocations from call to call).
 pub(crate) trait Pass {
     /// Resamples each image to its levels (TensorFlow's AREA filter, `pipeline::pyramid::AreaTaps`) and runs
-    /// P-Net on each. Returns, per image and level, the output cells whose face probability is > `threshold`
+    /// P-Net on each. Appends to `out[image][level]` the output cells whose face probability is > `threshold`
     /// (float32 comparison), in row-major order.
-    fn propose(&mut self, levels: &[Vec<PyramidLevel>], threshold: f32) -> Result<Vec<Vec<Vec<Proposal>>>>;
+    fn propose(&mut self, levels: &[Vec<PyramidLevel>], threshold: f32, out: &mut [Vec<Vec<Proposal>>]) -> Result<()>;
 
-    /// Crops each box of each image to 24×24 (`tf.image.crop_and_resize`, bilinear, grey outside) and runs R-Net.
-    fn refine(&mut self, boxes: &[Vec<CropBox>]) -> Result<Vec<Vec<Refinement>>>;
+    /// Crops each box of each image to 24×24 (`tf.image.crop_and_resize`, bilinear, grey outside) and runs R-Net;
+    /// one verdict a box into `out[image]`.
+    fn refine(&mut self, boxes: &[Vec<CropBox>], out: &mut [Vec<Refinement>]) -> Result<()>;
 
-    /// Crops each box of each image to 48×48 and runs O-Net.
-    fn landmark(&mut self, boxes: &[Vec<CropBox>]) -> Result<Vec<Vec<Landmarking>>>;
+    /// Crops each box of each image to 48×48 and runs O-Net; one verdict a box into `out[image]`.
+    fn landmark(&mut self, boxes: &[Vec<CropBox>], out: &mut [Vec<Landmarking>]) -> Result<()>;
 
     /// The device time of the work submitted since the last call, where the backend can measure it (a GPU with
     /// timestamp queries).

@@ -1,7 +1,7 @@
 //! The public detector: options and weights in, faces out.
 
 use std::future::Future;
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once};
 
 use image::{DynamicImage, RgbImage};
 
@@ -13,6 +13,7 @@ use crate::gpu::{GpuBackend, GpuContext};
 use crate::options::{DetectorOptions, Device, NmsThresholds, PyramidRule, Stages, Thresholds};
 use crate::pipeline::boxes::Candidate;
 use crate::pipeline::cascade;
+use crate::pipeline::workspace::Workspace;
 use crate::timings::StageTimings;
 use crate::weights::Weights;
 
@@ -33,6 +34,8 @@ struct Inner {
     device: Device,
     adapter: Option<String>,
     backend: Box<dyn Backend>,
+    /// The cascade's lists, one per call running at the same time, reused from call to call.
+    workspaces: Mutex<Vec<Workspace>>,
 }
 
 impl std::fmt::Debug for Detector {
@@ -182,6 +185,7 @@ impl DetectorBuilder {
                 device,
                 adapter,
                 backend,
+                workspaces: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -227,7 +231,19 @@ impl Detector {
     /// Finds the faces in an RGB image, highest confidence first. An image too small to hold a 12-pixel face
     /// (including an empty one) gives no faces.
     pub fn detect(&self, image: &RgbImage) -> Result<Vec<Face>> {
-        self.detect_timed(image).map(|(faces, _)| faces)
+        let mut faces = Vec::new();
+        self.detect_into(image, &mut faces)?;
+        Ok(faces)
+    }
+
+    /// [`Detector::detect`] into a list the caller keeps: `faces` is cleared, then filled. For streams of frames:
+    /// on the CPU, once the detector has seen a frame of the size, further calls allocate no memory at all (the
+    /// pyramid, activations, crops and candidate lists are reused, and `faces` keeps its capacity); on the GPU
+    /// they create no buffers or bind groups. See `examples/frames.rs`.
+    pub fn detect_into(&self, image: &RgbImage, faces: &mut Vec<Face>) -> Result<()> {
+        faces.clear();
+        self.run(&[ImageView::of(image)], |_, face| faces.push(face))?;
+        Ok(())
     }
 
     /// Like [`Detector::detect`], for any pixel format. Non-RGB images are converted with
@@ -260,8 +276,9 @@ impl Detector {
 
     /// Like [`Detector::detect`], and also returns where the time went and how many candidates each stage kept.
     pub fn detect_timed(&self, image: &RgbImage) -> Result<(Vec<Face>, StageTimings)> {
-        let (mut faces, timings) = self.detect_batch_timed(std::slice::from_ref(image))?;
-        Ok((faces.pop().unwrap_or_default(), timings))
+        let mut faces = Vec::new();
+        let timings = self.run(&[ImageView::of(image)], |_, face| faces.push(face))?;
+        Ok((faces, timings))
     }
 
     /// Finds the faces in each of several images: the same faces as [`Detector::detect`] on each image alone, in
@@ -280,36 +297,51 @@ impl Detector {
     /// counts summed over its images.
     pub fn detect_batch_timed(&self, images: &[RgbImage]) -> Result<(Vec<Vec<Face>>, StageTimings)> {
         let views: Vec<ImageView<'_>> = images.iter().map(ImageView::of).collect();
+        let mut faces = vec![Vec::new(); images.len()];
+        let timings = self.run(&views, |image, face| faces[image].push(face))?;
+        Ok((faces, timings))
+    }
+
+    /// Runs the cascade on `images` in as many passes as the backend wants, handing each face to `emit` with the
+    /// index of its image, best first within an image. Returns the timings summed over the passes.
+    fn run(&self, images: &[ImageView<'_>], mut emit: impl FnMut(usize, Face)) -> Result<StageTimings> {
         let limit = self.inner.options.max_pixels;
-        if let Some(big) = images
-            .iter()
-            .find(|i| u64::from(i.width()) * u64::from(i.height()) > limit)
-        {
+        if let Some(big) = images.iter().find(|i| u64::from(i.width) * u64::from(i.height) > limit) {
             return Err(Error::ImageTooLarge {
-                width: big.width(),
-                height: big.height(),
+                width: big.width,
+                height: big.height,
                 reason: format!("it exceeds max_pixels = {limit}"),
             });
         }
         let backend = self.inner.backend.as_ref();
-        let mut faces = Vec::with_capacity(images.len());
+        let lock = || {
+            self.inner
+                .workspaces
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        let mut workspace = lock().pop().unwrap_or_default();
         let mut timings = StageTimings::default();
-        let mut rest = &views[..];
-        while !rest.is_empty() {
-            let (pass, later) = rest.split_at(backend.batch_len(rest).clamp(1, rest.len()));
-            let (candidates, t) = cascade::detect(backend, pass, &self.inner.options)?;
-            for (candidates, view) in candidates.iter().zip(pass) {
-                faces.push(
-                    candidates
-                        .iter()
-                        .map(|c| self.to_face(c, view.width, view.height))
-                        .collect(),
-                );
+        let mut done = 0;
+        let result = loop {
+            let rest = &images[done..];
+            if rest.is_empty() {
+                break Ok(timings);
             }
-            timings.accumulate(&t);
-            rest = later;
-        }
-        Ok((faces, timings))
+            let pass = &rest[..backend.batch_len(rest).clamp(1, rest.len())];
+            match cascade::detect(backend, pass, &self.inner.options, &mut workspace) {
+                Ok(t) => timings.accumulate(&t),
+                Err(e) => break Err(e),
+            }
+            for (i, (candidates, view)) in workspace.boxes.iter().zip(pass).enumerate() {
+                for c in candidates {
+                    emit(done + i, self.to_face(c, view.width, view.height));
+                }
+            }
+            done += pass.len();
+        };
+        lock().push(workspace);
+        result
     }
 
     /// The aligned `size`×`size` crop of each face (112 for the standard ArcFace crop; see [the `align` module](mod@crate::align)), in

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use crate::backend::{Backend, ImageView, Pass};
 use crate::cpu::crop::crop_and_resize;
 use crate::cpu::layers::face_probability;
-use crate::cpu::nets::{cpu_layers, forward};
+use crate::cpu::nets::{cpu_layers, forward, Activations};
 use crate::cpu::resize::resize_area;
 use crate::cpu::tensor::Tensor;
 use crate::cpu::{CpuBackend, CpuNets};
@@ -49,13 +49,19 @@ trait OneImage {
 
 impl<P: Pass + ?Sized> OneImage for P {
     fn propose1(&mut self, levels: &[PyramidLevel], threshold: f32) -> Vec<Vec<crate::pipeline::boxes::Proposal>> {
-        self.propose(&[levels.to_vec()], threshold).unwrap().remove(0)
+        let mut out = vec![Vec::new()];
+        self.propose(&[levels.to_vec()], threshold, &mut out).unwrap();
+        out.remove(0)
     }
     fn refine1(&mut self, boxes: &[CropBox]) -> Vec<crate::backend::Refinement> {
-        self.refine(&[boxes.to_vec()]).unwrap().remove(0)
+        let mut out = vec![Vec::new()];
+        self.refine(&[boxes.to_vec()], &mut out).unwrap();
+        out.remove(0)
     }
     fn landmark1(&mut self, boxes: &[CropBox]) -> Vec<crate::backend::Landmarking> {
-        self.landmark(&[boxes.to_vec()]).unwrap().remove(0)
+        let mut out = vec![Vec::new()];
+        self.landmark(&[boxes.to_vec()], &mut out).unwrap();
+        out.remove(0)
     }
 }
 
@@ -106,7 +112,8 @@ fn conv_layer(kh: usize, kw: usize, cin: usize, cout: usize, prelu: bool, seed: 
 }
 
 fn cpu_layer(layer: &Layer, x: Tensor) -> Tensor {
-    forward(&cpu_layers(vec![layer.clone()]), x)
+    let mut act = Activations::default();
+    forward(&cpu_layers(vec![layer.clone()]), &x, &mut act).clone()
 }
 
 fn check_layer(gpu: &GpuBackend, layer: Layer, shape: [usize; 4], seed: u64) -> f32 {
@@ -315,7 +322,7 @@ fn rnet_and_onet_batches_across_chunk_boundaries_match_cpu() {
     };
     let boxes = random_boxes(40, 22);
     let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
-    let (mut cpu_pass, mut gpu_pass) = (cpu.begin(&[view]).unwrap(), pass_ready_for_crops(&gpu, view));
+    let (mut cpu_pass, mut gpu_pass) = (cpu.begin(&[view]), pass_ready_for_crops(&gpu, view));
     let (r_cpu, r_gpu) = (cpu_pass.refine1(&boxes), gpu_pass.refine1(&boxes));
     let (o_cpu, o_gpu) = (cpu_pass.landmark1(&boxes), gpu_pass.landmark1(&boxes));
     let mut worst = 0.0f32;
@@ -448,7 +455,7 @@ fn astronaut_cells_match_cpu(gpu: &GpuBackend, threshold: f32) -> usize {
     let image = astronaut();
     let (view, levels) = view_and_levels(&image);
     let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
-    let expected = cpu.begin(&[view]).unwrap().propose1(&levels, threshold);
+    let expected = cpu.begin(&[view]).propose1(&levels, threshold);
     let got = gpu.start(&[view]).unwrap().propose1(&levels, threshold);
     assert_eq!(got.len(), expected.len());
     let key = |p: &Proposal| (p.row, p.col);
@@ -500,7 +507,7 @@ fn twenty_thousand_rnet_candidates_run_in_chunks_without_failing() {
     };
     let boxes = random_boxes(20_000, 32);
     let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
-    let expected = cpu.begin(&[view]).unwrap().refine1(&boxes);
+    let expected = cpu.begin(&[view]).refine1(&boxes);
     let got = pass_ready_for_crops(gpu, view).refine1(&boxes);
     assert_eq!(got.len(), boxes.len());
     let worst = got
@@ -626,12 +633,14 @@ fn repeated_frames_of_one_size_create_no_buffer_and_no_bind_group() {
     let image = astronaut();
     let view = ImageView::of(&image);
     let options = crate::options::DetectorOptions::default();
-    let first = crate::pipeline::cascade::detect(&gpu, &[view], &options).unwrap().0;
+    let mut workspace = crate::pipeline::workspace::Workspace::default();
+    crate::pipeline::cascade::detect(&gpu, &[view], &options, &mut workspace).unwrap();
+    let first = workspace.boxes[0].clone();
     let after_first = gpu.created();
     assert!(after_first.0 > 10 && after_first.1 > 10, "{after_first:?}");
     for _ in 0..3 {
-        let again = crate::pipeline::cascade::detect(&gpu, &[view], &options).unwrap().0;
-        assert_eq!(again, first);
+        crate::pipeline::cascade::detect(&gpu, &[view], &options, &mut workspace).unwrap();
+        assert_eq!(workspace.boxes[0], first);
     }
     assert_eq!(
         gpu.created(),

@@ -3,32 +3,39 @@
 use super::tensor::Tensor;
 use crate::pipeline::crops::{sample_positions, CropBox};
 
-/// One axis's sample: the two neighbours and the fraction, or `None` outside `[0, size−1]`.
-fn axis_samples(c1: f32, c2: f32, size: usize, crop: usize) -> Vec<Option<(usize, usize, f32)>> {
+/// The largest crop side (O-Net's input).
+const MAX_CROP: usize = 48;
+
+/// One sample: the two neighbours and the fraction, or `None` outside `[0, size−1]`.
+type Sample = Option<(usize, usize, f32)>;
+
+/// One axis's samples, in a fixed array so that cropping allocates nothing; the first `crop` are used.
+fn axis_samples(c1: f32, c2: f32, size: usize, crop: usize) -> [Sample; MAX_CROP] {
     let last = (size - 1) as f32;
-    sample_positions(c1, c2, size, crop)
-        .map(|p| {
-            // `!(p < 0 || p > last)` keeps NaN inside, as TensorFlow does; the casts then saturate to 0.
-            if p < 0.0 || p > last {
-                None
-            } else {
-                let lo = p.floor();
-                Some((lo as usize, (p.ceil() as usize).min(size - 1), p - lo))
-            }
-        })
-        .collect()
+    let mut samples = [None; MAX_CROP];
+    for (s, p) in samples.iter_mut().zip(sample_positions(c1, c2, size, crop)) {
+        // `!(p < 0 || p > last)` keeps NaN inside, as TensorFlow does; the casts then saturate to 0.
+        *s = if p < 0.0 || p > last {
+            None
+        } else {
+            let lo = p.floor();
+            Some((lo as usize, (p.ceil() as usize).min(size - 1), p - lo))
+        };
+    }
+    samples
 }
 
 /// Cuts `crop`×`crop` HWC patches from the image `x` (`x.n == 1`) for each box, into `out`
-/// (`boxes.len() · crop · crop · c` values).
+/// (`boxes.len() · crop · crop · c` values). `crop` is at most 48.
 pub(crate) fn crop_and_resize(x: &Tensor, boxes: &[CropBox], crop: usize, out: &mut [f32]) {
+    debug_assert!(crop <= MAX_CROP);
     let c = x.c;
     let patch = crop * crop * c;
     for (b, dst) in boxes.iter().zip(out.chunks_exact_mut(patch)) {
         let ys = axis_samples(b.y1, b.y2, x.h, crop);
         let xs = axis_samples(b.x1, b.x2, x.w, crop);
-        for (r, sy) in ys.iter().enumerate() {
-            for (q, sx) in xs.iter().enumerate() {
+        for (r, sy) in ys[..crop].iter().enumerate() {
+            for (q, sx) in xs[..crop].iter().enumerate() {
                 let cell = &mut dst[(r * crop + q) * c..][..c];
                 let (Some((top, bottom, ly)), Some((left, right, lx))) = (sy, sx) else {
                     cell.fill(0.0);

@@ -3,109 +3,117 @@
 
 use rayon::prelude::*;
 
-use super::gemm::matmul;
+use super::gemm::{matmul, Epilogue, PackedMatrix};
 use super::tensor::Tensor;
 use crate::netdef::{pool_geometry, Padding, Weighted};
-
-thread_local! {
-    /// im2col scratch, one per rayon worker, reused across blocks, layers and calls: no allocation, page faults
-    /// or clearing in the hot loop.
-    static PATCHES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
 
 /// Output pixels per im2col block: big enough for an efficient GEMM, small enough to stay in cache and to give
 /// rayon work to spread.
 const BLOCK_PIXELS: usize = 256;
+/// The longest im2col row of the three networks (O-Net's 3×3×64 conv); the scratch is reserved for it up front.
+const MAX_PATCH: usize = 3 * 3 * 64;
+
+thread_local! {
+    /// im2col scratch, one per rayon worker, reserved once for the largest block and reused across blocks, layers
+    /// and calls: no allocation, page faults or clearing in the hot loop.
+    static PATCHES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A layer's weights packed for [`matmul`], with its bias and optional PReLU.
+#[derive(Clone, Debug)]
+pub(crate) struct PackedWeights {
+    pub cin: usize,
+    pub cout: usize,
+    kernel: PackedMatrix,
+    bias: Vec<f32>,
+    alpha: Option<Vec<f32>>,
+}
+
+impl PackedWeights {
+    /// Packs the `[k, cout]` kernel of `w`, `k = rows · cin`.
+    fn new(w: &Weighted, rows: usize) -> Self {
+        PackedWeights {
+            cin: w.cin,
+            cout: w.cout,
+            kernel: PackedMatrix::new(&w.kernel, rows * w.cin, w.cout),
+            bias: w.bias.clone(),
+            alpha: w.alpha.clone(),
+        }
+    }
+
+    fn epilogue(&self) -> Epilogue<'_> {
+        Epilogue {
+            bias: &self.bias,
+            alpha: self.alpha.as_deref(),
+        }
+    }
+}
 
 /// A valid, stride-1 convolution with bias and an optional per-channel PReLU.
 #[derive(Clone, Debug)]
 pub(crate) struct Conv {
-    pub kh: usize,
-    pub kw: usize,
+    kh: usize,
+    kw: usize,
     /// The HWIO kernel is already the `[kh·kw·cin, cout]` matrix that multiplies im2col rows.
-    pub w: Weighted,
+    w: PackedWeights,
 }
 
 impl Conv {
-    pub fn forward(&self, x: &Tensor) -> Tensor {
+    pub fn new(kh: usize, kw: usize, w: &Weighted) -> Self {
+        Conv {
+            kh,
+            kw,
+            w: PackedWeights::new(w, kh * kw),
+        }
+    }
+
+    /// Writes the convolution of `x` into `out`, reshaped to fit, in blocks of output pixels across threads.
+    pub fn forward(&self, x: &Tensor, out: &mut Tensor) {
         debug_assert_eq!(x.c, self.w.cin);
         let (ho, wo) = ((x.h + 1).saturating_sub(self.kh), (x.w + 1).saturating_sub(self.kw));
-        let mut out = Tensor::zeros(x.n, ho, wo, self.w.cout);
+        let cout = self.w.cout;
+        out.reshape(x.n, ho, wo, cout);
         if out.data.is_empty() {
-            return out;
+            return;
         }
         let k = self.kh * self.kw * self.w.cin;
-        let rows_per_block = (BLOCK_PIXELS / wo).max(1);
         out.data
-            .par_chunks_mut(rows_per_block * wo * self.w.cout)
+            .par_chunks_mut(BLOCK_PIXELS * cout)
             .enumerate()
             .for_each(|(block, dst)| {
-                let rows = dst.len() / (wo * self.w.cout);
-                let m = rows * wo;
+                let first = block * BLOCK_PIXELS;
+                let pixels = dst.len() / cout;
                 if self.kh == 1 && self.kw == 1 {
                     // A 1×1 convolution is a plain matrix product over the input pixels.
-                    let start = block * rows_per_block * wo * self.w.cin;
-                    matmul(
-                        &x.data[start..start + m * self.w.cin],
-                        &self.w.kernel,
-                        dst,
-                        m,
-                        k,
-                        self.w.cout,
-                    );
+                    let a = &x.data[first * k..(first + pixels) * k];
+                    matmul(a, &self.w.kernel, dst, self.w.epilogue());
                 } else {
                     PATCHES.with_borrow_mut(|patches| {
-                        self.im2col(x, block * rows_per_block, rows, ho, wo, patches);
-                        matmul(patches, &self.w.kernel, dst, m, k, self.w.cout);
+                        self.im2col(x, first, pixels, ho, wo, patches);
+                        matmul(patches, &self.w.kernel, dst, self.w.epilogue());
                     });
                 }
-                self.bias_and_prelu(dst);
             });
-        out
     }
 
-    /// The `rows` output rows starting at global row `first` (rows run over images, then y), one patch per
-    /// output pixel, in (ky, kx, c) order to match the HWIO kernel.
-    fn im2col(&self, x: &Tensor, first: usize, rows: usize, ho: usize, wo: usize, patches: &mut Vec<f32>) {
+    /// The patches of the `pixels` output pixels from flat output index `first` (pixels run over images, rows,
+    /// columns), one row each, in (ky, kx, c) order to match the HWIO kernel.
+    fn im2col(&self, x: &Tensor, first: usize, pixels: usize, ho: usize, wo: usize, patches: &mut Vec<f32>) {
         let k = self.kh * self.kw * self.w.cin;
         let span = self.kw * self.w.cin;
-        // Every element is written below, so a reused buffer needs no clearing.
-        patches.resize(rows * wo * k, 0.0);
-        patches.truncate(rows * wo * k);
-        for r in 0..rows {
-            let (img, y) = ((first + r) / ho, (first + r) % ho);
-            for ox in 0..wo {
-                let dst = &mut patches[(r * wo + ox) * k..][..k];
-                for ky in 0..self.kh {
-                    let src = ((img * x.h + y + ky) * x.w + ox) * self.w.cin;
-                    // An inlined element loop: spans are 6 to 192 floats, too short for a memcpy call to pay.
-                    for (d, s) in dst[ky * span..(ky + 1) * span].iter_mut().zip(&x.data[src..src + span]) {
-                        *d = *s;
-                    }
-                }
-            }
+        if patches.capacity() < BLOCK_PIXELS * MAX_PATCH {
+            patches.reserve_exact(BLOCK_PIXELS * MAX_PATCH - patches.len());
         }
-    }
-
-    fn bias_and_prelu(&self, dst: &mut [f32]) {
-        bias_and_prelu(dst, &self.w.bias, self.w.alpha.as_deref());
-    }
-}
-
-/// Adds the bias to each `bias.len()`-wide row, then applies PReLU (x if x > 0, else alpha·x) per channel.
-fn bias_and_prelu(dst: &mut [f32], bias: &[f32], alpha: Option<&[f32]>) {
-    for px in dst.chunks_exact_mut(bias.len()) {
-        match alpha {
-            Some(alpha) => {
-                for ((v, b), a) in px.iter_mut().zip(bias).zip(alpha) {
-                    // Branch-free PReLU, exactly y or a·y: one of the two terms is always zero.
-                    let y = *v + b;
-                    *v = y.max(0.0) + a * y.min(0.0);
-                }
-            }
-            None => {
-                for (v, b) in px.iter_mut().zip(bias) {
-                    *v += b;
+        // Every element is written below, so a reused buffer needs no clearing.
+        patches.resize(pixels * k, 0.0);
+        for (p, dst) in patches.chunks_exact_mut(k).enumerate() {
+            let index = first + p;
+            let (img, y, ox) = (index / (ho * wo), index / wo % ho, index % wo);
+            for ky in 0..self.kh {
+                let src = ((img * x.h + y + ky) * x.w + ox) * self.w.cin;
+                // An inlined element loop: spans are 6 to 192 floats, too short for a memcpy call to pay.
+                for (d, s) in dst[ky * span..(ky + 1) * span].iter_mut().zip(&x.data[src..src + span]) {
+                    *d = *s;
                 }
             }
         }
@@ -114,30 +122,31 @@ fn bias_and_prelu(dst: &mut [f32], bias: &[f32], alpha: Option<&[f32]>) {
 
 /// A dense layer with bias and an optional PReLU: `[n, cin] · [cin, cout]`.
 #[derive(Clone, Debug)]
-pub(crate) struct Dense(pub Weighted);
+pub(crate) struct Dense(PackedWeights);
 
 impl Dense {
-    /// `x` holds `n` rows of `input` values; returns `n` rows of `output` values.
-    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        let n = x.len() / self.0.cin;
-        let mut out = vec![0.0f32; n * self.0.cout];
-        if n == 0 {
-            return out;
+    pub fn new(w: &Weighted) -> Self {
+        Dense(PackedWeights::new(w, 1))
+    }
+
+    /// `x` holds `n` rows of `cin` values (any shape, flattened); `out` becomes `n` rows of `cout`, n×1×1×cout.
+    pub fn forward(&self, x: &Tensor, out: &mut Tensor) {
+        let n = x.data.len() / self.0.cin;
+        out.reshape(n, 1, 1, self.0.cout);
+        if n > 0 {
+            matmul(&x.data, &self.0.kernel, &mut out.data, self.0.epilogue());
         }
-        matmul(x, &self.0.kernel, &mut out, n, self.0.cin, self.0.cout);
-        bias_and_prelu(&mut out, &self.0.bias, self.0.alpha.as_deref());
-        out
     }
 }
 
 /// Max-pooling with a square window.
-pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding) -> Tensor {
+pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding, out: &mut Tensor) {
     let geometry = |n: usize| pool_geometry(n, size, stride, padding);
     let (oh, pad_y) = geometry(x.h);
     let (ow, pad_x) = geometry(x.w);
-    let mut out = Tensor::zeros(x.n, oh, ow, x.c);
+    out.reshape(x.n, oh, ow, x.c);
     if out.data.is_empty() {
-        return out;
+        return;
     }
     let c = x.c;
     out.data.par_chunks_mut(ow * c).enumerate().for_each(|(row, dst)| {
@@ -159,7 +168,6 @@ pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding)
             }
         }
     });
-    out
 }
 
 /// TensorFlow's float32 softmax over two logits, `e = exp(z − max z); p = e · (1 / Σe)`, with exp correctly
@@ -180,12 +188,13 @@ mod tests {
     fn same_pooling_ignores_the_padding() {
         // 3×3 input, all negative, pooled 2×2 stride 2 "same": 2×2 output; the edge windows see 2 or 1 cells.
         let x = Tensor::from_vec(1, 3, 3, 1, vec![-9.0, -8.0, -7.0, -6.0, -5.0, -4.0, -3.0, -2.0, -1.0]);
-        let y = max_pool(&x, 2, 2, Padding::Same);
+        let mut y = Tensor::default();
+        max_pool(&x, 2, 2, Padding::Same, &mut y);
         assert_eq!((y.h, y.w), (2, 2));
         assert_eq!(y.data, [-5.0, -4.0, -2.0, -1.0]);
         // 3×3 window, stride 2 on 22 → 11 outputs, padding total 1 split 0 before, 1 after.
         let x = Tensor::from_vec(1, 1, 22, 1, (0..22).map(|v| -(v as f32)).collect());
-        let y = max_pool(&x, 3, 2, Padding::Same);
+        max_pool(&x, 3, 2, Padding::Same, &mut y);
         assert_eq!(y.w, 11);
         assert_eq!(y.data[0], 0.0);
         assert_eq!(y.data[10], -20.0);
@@ -213,12 +222,9 @@ mod tests {
             bias: vec![0.1; cout],
             alpha: Some(vec![0.25; cout]),
         };
-        let conv = Conv {
-            kh: 3,
-            kw: 3,
-            w: weights,
-        };
-        let y = conv.forward(&x);
+        let conv = Conv::new(3, 3, &weights);
+        let mut y = Tensor::default();
+        conv.forward(&x, &mut y);
         for (n, oy, ox, o) in [(0, 0, 0, 0), (1, 4, 6, 4), (1, 2, 3, 1)] {
             let mut acc = 0.1f64;
             for ky in 0..3 {

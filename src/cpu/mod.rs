@@ -8,46 +8,101 @@ pub(crate) mod nets;
 pub(crate) mod resize;
 pub(crate) mod tensor;
 
+use std::sync::Mutex;
+
 use rayon::prelude::*;
 
 pub use nets::CpuNets;
 
 use crate::align::Similarity;
-use crate::backend::{Backend, ImageView, Landmarking, Pass, Refinement};
+use crate::backend::{Backend, ImageView, Landmarking, Pass, Refinement, Stages};
 use crate::error::Result;
+use crate::netdef::{ONET_HEADS, PNET_HEADS, RNET_HEADS};
 use crate::pipeline::boxes::Proposal;
 use crate::pipeline::crops::CropBox;
 use crate::pipeline::pyramid::PyramidLevel;
+use crate::pipeline::workspace::reset;
 use crop::crop_and_resize;
-use nets::CROP_BATCH;
-use resize::resize_area;
+use layers::face_probability;
+use nets::{onet_output, rnet_output, Activations, CROP_BATCH};
+use resize::{resize_area_into, ResizeScratch};
 use tensor::Tensor;
 
-/// The CPU backend: the packed networks, shared by every detection.
+/// The CPU backend: the packed networks, shared by every detection, and the scratch of past passes.
 pub(crate) struct CpuBackend {
     nets: CpuNets,
+    /// One scratch per pass running at the same time; a pass takes one and puts it back, so that a stream of
+    /// detections reuses the same memory.
+    scratch: Mutex<Vec<Scratch>>,
+}
+
+/// The memory one CPU pass works in.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// The normalised images of the pass.
+    images: Vec<Tensor>,
+    resize: ResizeScratch,
+    level: Tensor,
+    activations: Activations,
+    /// One per worker thread for the crop stages.
+    crop_groups: Vec<CropGroup>,
+}
+
+impl Scratch {
+    /// The package normalises the whole image once, before resizing and cropping; the values are exact in f32.
+    fn normalise(&mut self, images: &[ImageView<'_>]) {
+        if self.images.len() < images.len() {
+            self.images.resize_with(images.len(), Tensor::default);
+        }
+        for (tensor, image) in self.images.iter_mut().zip(images) {
+            tensor.reshape(1, image.height as usize, image.width as usize, 3);
+            for (v, &p) in tensor.data.iter_mut().zip(image.rgb) {
+                *v = (f32::from(p) - 127.5) / 128.0;
+            }
+        }
+    }
+}
+
+/// A batch of crops and the activations of a network on it.
+#[derive(Debug, Default)]
+struct CropGroup {
+    input: Tensor,
+    activations: Activations,
 }
 
 impl CpuBackend {
     pub fn new(nets: CpuNets) -> Self {
-        CpuBackend { nets }
+        CpuBackend {
+            nets,
+            scratch: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn take_scratch(&self) -> Scratch {
+        let mut pool = self.scratch.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        pool.pop().unwrap_or_default()
+    }
+
+    fn return_scratch(&self, scratch: Scratch) {
+        let mut pool = self.scratch.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        pool.push(scratch);
     }
 }
 
 impl Backend for CpuBackend {
-    fn begin<'a>(&'a self, images: &[ImageView<'a>]) -> Result<Box<dyn Pass + 'a>> {
-        // The package normalises the whole image once, before resizing and cropping; the values are exact in f32.
-        let images = images
-            .iter()
-            .map(|image| {
-                let data = image.rgb.iter().map(|&v| (f32::from(v) - 127.5) / 128.0).collect();
-                Tensor::from_vec(1, image.height as usize, image.width as usize, 3, data)
-            })
-            .collect();
-        Ok(Box::new(CpuPass {
+    fn run(&self, images: &[ImageView<'_>], stages: &mut Stages<'_>) -> Result<()> {
+        let mut scratch = self.take_scratch();
+        scratch.normalise(images);
+        let mut pass = CpuPass {
             nets: &self.nets,
-            images,
-        }))
+            scratch: &mut scratch,
+            count: images.len(),
+        };
+        // The stages run on a rayon worker, so that the parallel loops inside them queue their work locally
+        // instead of handing it to the pool from outside, once per loop.
+        let result = rayon::scope(|_| stages(&mut pass));
+        self.return_scratch(scratch);
+        result
     }
 
     fn batch_len(&self, images: &[ImageView<'_>]) -> usize {
@@ -62,100 +117,165 @@ impl Backend for CpuBackend {
 
 struct CpuPass<'a> {
     nets: &'a CpuNets,
-    images: Vec<Tensor>,
-}
-
-/// Crops `boxes` of `image` to `size`×`size` in batches and runs `net` on each batch, in parallel, keeping the
-/// order.
-fn crops_through<T: Send>(
-    nets: &CpuNets,
-    image: &Tensor,
-    boxes: &[CropBox],
-    size: usize,
-    net: impl Fn(&CpuNets, &[f32]) -> Vec<T> + Sync,
-) -> Vec<T> {
-    let patch = size * size * 3;
-    let per_batch: Vec<Vec<T>> = boxes
-        .par_chunks(CROP_BATCH)
-        .map(|chunk| {
-            let mut input = vec![0.0f32; chunk.len() * patch];
-            crop_and_resize(image, chunk, size, &mut input);
-            net(nets, &input)
-        })
-        .collect();
-    per_batch.into_iter().flatten().collect()
+    scratch: &'a mut Scratch,
+    /// Images in the pass (the scratch may hold more tensors from an earlier, larger pass).
+    count: usize,
 }
 
 impl CpuPass<'_> {
-    /// `crops_through` for every image of the pass.
-    fn each_image<T: Send>(
-        &self,
+    /// Crops `boxes[image]` to `size`×`size`, runs `forward` on the crops in batches of [`CROP_BATCH`] and turns
+    /// each `heads`-wide output row into a verdict, into `out[image]`. The batches are split into one contiguous
+    /// run per worker thread, each with its own reused buffers.
+    fn crops_through<T: Copy + Default + Send>(
+        &mut self,
         boxes: &[Vec<CropBox>],
         size: usize,
-        net: impl Fn(&CpuNets, &[f32]) -> Vec<T> + Sync,
-    ) -> Vec<Vec<T>> {
-        self.images
-            .iter()
-            .zip(boxes)
-            .map(|(image, boxes)| crops_through(self.nets, image, boxes, size, &net))
-            .collect()
+        heads: usize,
+        forward: impl for<'t> Fn(&CpuNets, &Tensor, &'t mut Activations) -> &'t Tensor + Sync,
+        verdict: impl Fn(&[f32]) -> T + Sync,
+        out: &mut [Vec<T>],
+    ) {
+        let Scratch {
+            images, crop_groups, ..
+        } = &mut *self.scratch;
+        let threads = rayon::current_num_threads().max(1);
+        if crop_groups.len() < threads {
+            crop_groups.resize_with(threads, CropGroup::default);
+        }
+        let nets = self.nets;
+        for ((boxes, out), image) in boxes.iter().zip(out.iter_mut()).zip(&images[..self.count]) {
+            out.resize(boxes.len(), T::default());
+            let per_group = boxes.len().div_ceil(CROP_BATCH).div_ceil(threads).max(1) * CROP_BATCH;
+            crop_groups[..threads]
+                .par_iter_mut()
+                .zip(boxes.par_chunks(per_group))
+                .zip(out.par_chunks_mut(per_group))
+                .for_each(|((group, boxes), out)| {
+                    for (boxes, out) in boxes.chunks(CROP_BATCH).zip(out.chunks_mut(CROP_BATCH)) {
+                        group.input.reshape(boxes.len(), size, size, 3);
+                        crop_and_resize(image, boxes, size, &mut group.input.data);
+                        let rows = forward(nets, &group.input, &mut group.activations);
+                        for (o, row) in out.iter_mut().zip(rows.data.chunks_exact(heads)) {
+                            *o = verdict(row);
+                        }
+                    }
+                });
+        }
     }
 }
 
 impl Pass for CpuPass<'_> {
-    fn propose(&mut self, levels: &[Vec<PyramidLevel>], threshold: f32) -> Result<Vec<Vec<Vec<Proposal>>>> {
-        let jobs: Vec<(usize, &PyramidLevel)> = levels
-            .iter()
-            .enumerate()
-            .flat_map(|(i, levels)| levels.iter().map(move |l| (i, l)))
-            .collect();
-        let mut cells: Vec<Vec<Proposal>> = jobs
-            .par_iter()
-            .map(|&(i, level)| {
-                let scaled = resize_area(&self.images[i], level.height, level.width);
-                let maps = self.nets.pnet_tensor(scaled);
-                let mut cells = Vec::new();
-                for (i, &score) in maps.face_prob.iter().enumerate() {
+    fn propose(&mut self, levels: &[Vec<PyramidLevel>], threshold: f32, out: &mut [Vec<Vec<Proposal>>]) -> Result<()> {
+        let Scratch {
+            images,
+            resize,
+            level: scaled,
+            activations,
+            ..
+        } = &mut *self.scratch;
+        // One level after the other, each spread over the threads row block by row block: one set of buffers
+        // serves every level.
+        for ((image, levels), out) in images[..self.count].iter().zip(levels).zip(out.iter_mut()) {
+            for (level, cells) in levels.iter().zip(reset(out, levels.len()).iter_mut()) {
+                resize_area_into(image, level.height, level.width, resize, scaled);
+                let maps = self.nets.pnet_forward(scaled, activations);
+                for (i, cell) in maps.data.chunks_exact(PNET_HEADS).enumerate() {
+                    let score = face_probability(cell[4], cell[5]);
                     if score > threshold {
-                        let r = &maps.bbox_reg[i * 4..i * 4 + 4];
                         cells.push(Proposal {
-                            row: (i / maps.width) as u32,
-                            col: (i % maps.width) as u32,
+                            row: (i / maps.w) as u32,
+                            col: (i % maps.w) as u32,
                             score,
-                            reg: [r[0], r[1], r[2], r[3]],
+                            reg: [cell[0], cell[1], cell[2], cell[3]],
                         });
                     }
                 }
-                cells
-            })
-            .collect();
-        // Back from (image, level) jobs to one list of levels per image.
-        let mut rest = cells.drain(..);
-        Ok(levels.iter().map(|l| rest.by_ref().take(l.len()).collect()).collect())
+            }
+        }
+        Ok(())
     }
 
-    fn refine(&mut self, boxes: &[Vec<CropBox>]) -> Result<Vec<Vec<Refinement>>> {
-        Ok(self.each_image(boxes, 24, |nets, input| {
-            nets.rnet_batch(input)
-                .into_iter()
-                .map(|o| Refinement {
+    fn refine(&mut self, boxes: &[Vec<CropBox>], out: &mut [Vec<Refinement>]) -> Result<()> {
+        self.crops_through(
+            boxes,
+            24,
+            RNET_HEADS,
+            |nets, x, act| nets.rnet_forward(x, act),
+            |row| {
+                let o = rnet_output(row);
+                Refinement {
                     score: o.face_prob,
                     reg: o.bbox_reg,
-                })
-                .collect()
-        }))
+                }
+            },
+            out,
+        );
+        Ok(())
     }
 
-    fn landmark(&mut self, boxes: &[Vec<CropBox>]) -> Result<Vec<Vec<Landmarking>>> {
-        Ok(self.each_image(boxes, 48, |nets, input| {
-            nets.onet_batch(input)
-                .into_iter()
-                .map(|o| Landmarking {
+    fn landmark(&mut self, boxes: &[Vec<CropBox>], out: &mut [Vec<Landmarking>]) -> Result<()> {
+        self.crops_through(
+            boxes,
+            48,
+            ONET_HEADS,
+            |nets, x, act| nets.onet_forward(x, act),
+            |row| {
+                let o = onet_output(row);
+                Landmarking {
                     score: o.face_prob,
                     reg: o.bbox_reg,
                     landmarks: o.landmarks,
-                })
-                .collect()
-        }))
+                }
+            },
+            out,
+        );
+        Ok(())
+    }
+}
+
+/// A CPU pass that owns its scratch, so that a test can hold it next to another backend's pass.
+#[cfg(test)]
+pub(crate) struct OwnedPass<'a> {
+    nets: &'a CpuNets,
+    scratch: Scratch,
+    count: usize,
+}
+
+#[cfg(test)]
+impl CpuBackend {
+    pub(crate) fn begin(&self, images: &[ImageView<'_>]) -> OwnedPass<'_> {
+        let mut scratch = Scratch::default();
+        scratch.normalise(images);
+        OwnedPass {
+            nets: &self.nets,
+            scratch,
+            count: images.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+impl OwnedPass<'_> {
+    fn pass(&mut self) -> CpuPass<'_> {
+        CpuPass {
+            nets: self.nets,
+            scratch: &mut self.scratch,
+            count: self.count,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Pass for OwnedPass<'_> {
+    fn propose(&mut self, levels: &[Vec<PyramidLevel>], threshold: f32, out: &mut [Vec<Vec<Proposal>>]) -> Result<()> {
+        self.pass().propose(levels, threshold, out)
+    }
+
+    fn refine(&mut self, boxes: &[Vec<CropBox>], out: &mut [Vec<Refinement>]) -> Result<()> {
+        self.pass().refine(boxes, out)
+    }
+
+    fn landmark(&mut self, boxes: &[Vec<CropBox>], out: &mut [Vec<Landmarking>]) -> Result<()> {
+        self.pass().landmark(boxes, out)
     }
 }

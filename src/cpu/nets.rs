@@ -61,20 +61,37 @@ pub(crate) fn cpu_layers(layers: Vec<Layer>) -> Vec<CpuLayer> {
     layers
         .into_iter()
         .map(|layer| match layer {
-            Layer::Conv { kh, kw, weights } => CpuLayer::Conv(Conv { kh, kw, w: weights }),
+            Layer::Conv { kh, kw, weights } => CpuLayer::Conv(Conv::new(kh, kw, &weights)),
             Layer::Pool { size, stride, padding } => CpuLayer::Pool { size, stride, padding },
-            Layer::Dense(weights) => CpuLayer::Dense(Dense(weights)),
+            Layer::Dense(weights) => CpuLayer::Dense(Dense::new(&weights)),
         })
         .collect()
 }
 
-/// Runs `layers` on an NHWC batch; a dense layer leaves `n` rows of its width, as an n×1×1×width tensor.
-pub(crate) fn forward(layers: &[CpuLayer], x: Tensor) -> Tensor {
-    layers.iter().fold(x, |x, layer| match layer {
-        CpuLayer::Conv(conv) => conv.forward(&x),
-        CpuLayer::Pool { size, stride, padding } => max_pool(&x, *size, *stride, *padding),
-        CpuLayer::Dense(dense) => Tensor::from_vec(x.n, 1, 1, dense.0.cout, dense.forward(&x.data)),
-    })
+/// The two tensors that the layers of a network write in turn, kept between calls so that running a network
+/// allocates nothing once they have grown to its sizes.
+#[derive(Debug, Default)]
+pub(crate) struct Activations([Tensor; 2]);
+
+/// Runs `layers` (at least one) on the NHWC batch `x`; returns the last layer's output, which lives in `act`. A
+/// dense layer leaves `n` rows of its width, as an n×1×1×width tensor.
+pub(crate) fn forward<'t>(layers: &[CpuLayer], x: &Tensor, act: &'t mut Activations) -> &'t Tensor {
+    debug_assert!(!layers.is_empty());
+    let [first, second] = &mut act.0;
+    for (i, layer) in layers.iter().enumerate() {
+        // Layer i writes buffer i % 2 and reads the other one (layer 0 reads `x`).
+        let (input, output) = match i % 2 {
+            0 => (&*second, &mut *first),
+            _ => (&*first, &mut *second),
+        };
+        let input = if i == 0 { x } else { input };
+        match layer {
+            CpuLayer::Conv(conv) => conv.forward(input, output),
+            CpuLayer::Pool { size, stride, padding } => max_pool(input, *size, *stride, *padding, output),
+            CpuLayer::Dense(dense) => dense.forward(input, output),
+        }
+    }
+    &act.0[(layers.len() - 1) % 2]
 }
 
 /// The three networks on the CPU. Inputs are normalised pixels `(v − 127.5) / 128`, HWC (NHWC for batches).
@@ -98,11 +115,9 @@ impl CpuNets {
     /// P-Net on one `height`×`width` HWC input (`input.len() == height·width·3`).
     pub fn pnet(&self, input: &[f32], height: usize, width: usize) -> Result<PnetMaps> {
         check_len("pnet input", input.len(), height * width * 3)?;
-        Ok(self.pnet_tensor(Tensor::from_vec(1, height, width, 3, input.to_vec())))
-    }
-
-    pub(crate) fn pnet_tensor(&self, x: Tensor) -> PnetMaps {
-        let out = forward(&self.pnet, x);
+        let x = Tensor::from_vec(1, height, width, 3, input.to_vec());
+        let mut act = Activations::default();
+        let out = self.pnet_forward(&x, &mut act);
         let cells = out.h * out.w;
         let mut maps = PnetMaps {
             height: out.h,
@@ -114,7 +129,12 @@ impl CpuNets {
             maps.bbox_reg.extend_from_slice(&cell[..4]);
             maps.face_prob.push(face_probability(cell[4], cell[5]));
         }
-        maps
+        Ok(maps)
+    }
+
+    /// P-Net's heads map (`PNET_HEADS` values a cell: box regression, face logits) for a 1×H×W×3 input.
+    pub(crate) fn pnet_forward<'t>(&self, x: &Tensor, act: &'t mut Activations) -> &'t Tensor {
+        forward(&self.pnet, x, act)
     }
 
     /// R-Net on `n` 24×24 HWC inputs, `n·24·24·3` values.
@@ -123,17 +143,18 @@ impl CpuNets {
         check_multiple("rnet input", inputs.len(), patch)?;
         Ok(inputs
             .par_chunks(patch * CROP_BATCH)
-            .flat_map_iter(|batch| self.rnet_batch(batch))
+            .flat_map_iter(|batch| {
+                let x = Tensor::from_vec(batch.len() / patch, 24, 24, 3, batch.to_vec());
+                let mut act = Activations::default();
+                let rows = &self.rnet_forward(&x, &mut act).data;
+                rows.chunks_exact(RNET_HEADS).map(rnet_output).collect::<Vec<_>>()
+            })
             .collect())
     }
 
-    pub(crate) fn rnet_batch(&self, batch: &[f32]) -> Vec<RnetOutput> {
-        let x = Tensor::from_vec(batch.len() / (24 * 24 * 3), 24, 24, 3, batch.to_vec());
-        forward(&self.rnet, x)
-            .data
-            .chunks_exact(RNET_HEADS)
-            .map(rnet_output)
-            .collect()
+    /// R-Net's heads rows (`RNET_HEADS` values each) for an n×24×24×3 batch.
+    pub(crate) fn rnet_forward<'t>(&self, x: &Tensor, act: &'t mut Activations) -> &'t Tensor {
+        forward(&self.rnet, x, act)
     }
 
     /// O-Net on `n` 48×48 HWC inputs, `n·48·48·3` values.
@@ -142,22 +163,23 @@ impl CpuNets {
         check_multiple("onet input", inputs.len(), patch)?;
         Ok(inputs
             .par_chunks(patch * CROP_BATCH)
-            .flat_map_iter(|batch| self.onet_batch(batch))
+            .flat_map_iter(|batch| {
+                let x = Tensor::from_vec(batch.len() / patch, 48, 48, 3, batch.to_vec());
+                let mut act = Activations::default();
+                let rows = &self.onet_forward(&x, &mut act).data;
+                rows.chunks_exact(ONET_HEADS).map(onet_output).collect::<Vec<_>>()
+            })
             .collect())
     }
 
-    pub(crate) fn onet_batch(&self, batch: &[f32]) -> Vec<OnetOutput> {
-        let x = Tensor::from_vec(batch.len() / (48 * 48 * 3), 48, 48, 3, batch.to_vec());
-        forward(&self.onet, x)
-            .data
-            .chunks_exact(ONET_HEADS)
-            .map(onet_output)
-            .collect()
+    /// O-Net's heads rows (`ONET_HEADS` values each) for an n×48×48×3 batch.
+    pub(crate) fn onet_forward<'t>(&self, x: &Tensor, act: &'t mut Activations) -> &'t Tensor {
+        forward(&self.onet, x, act)
     }
 }
 
 /// One R-Net heads row: box regression (4), face logits (2).
-fn rnet_output(o: &[f32]) -> RnetOutput {
+pub(crate) fn rnet_output(o: &[f32]) -> RnetOutput {
     RnetOutput {
         face_prob: face_probability(o[4], o[5]),
         bbox_reg: [o[0], o[1], o[2], o[3]],
@@ -165,7 +187,7 @@ fn rnet_output(o: &[f32]) -> RnetOutput {
 }
 
 /// One O-Net heads row: box regression (4), landmarks (10), face logits (2).
-fn onet_output(o: &[f32]) -> OnetOutput {
+pub(crate) fn onet_output(o: &[f32]) -> OnetOutput {
     let mut landmarks = [0.0; 10];
     landmarks.copy_from_slice(&o[4..14]);
     OnetOutput {
@@ -188,7 +210,7 @@ fn check_len(what: &'static str, found: usize, expected: usize) -> Result<()> {
 }
 
 fn check_multiple(what: &'static str, found: usize, unit: usize) -> Result<()> {
-    if found % unit == 0 {
+    if found.is_multiple_of(unit) {
         Ok(())
     } else {
         Err(Error::InputSize {

@@ -7,17 +7,49 @@ use super::tensor::Tensor;
 use crate::pipeline::pyramid::{area_normaliser, AreaTaps};
 
 /// Resizes one HWC image (`x.n == 1`) to `out_h`×`out_w`.
+#[cfg(test)]
 pub(crate) fn resize_area(x: &Tensor, out_h: usize, out_w: usize) -> Tensor {
+    let mut scratch = ResizeScratch::default();
+    let mut out = Tensor::default();
+    resize_area_into(x, out_h, out_w, &mut scratch, &mut out);
+    out
+}
+
+/// What one resize needs besides its input and output, kept between calls so that resizing allocates nothing
+/// once it has seen the sizes.
+#[derive(Debug)]
+pub(crate) struct ResizeScratch {
+    ty: AreaTaps,
+    tx: AreaTaps,
+    /// The horizontal pass's output: every input row, resized.
+    rows: Vec<f32>,
+}
+
+impl Default for ResizeScratch {
+    fn default() -> Self {
+        ResizeScratch {
+            ty: AreaTaps::new(1, 1),
+            tx: AreaTaps::new(1, 1),
+            rows: Vec::new(),
+        }
+    }
+}
+
+/// Resizes one HWC image (`x.n == 1`) to `out_h`×`out_w`, into `out`.
+pub(crate) fn resize_area_into(x: &Tensor, out_h: usize, out_w: usize, scratch: &mut ResizeScratch, out: &mut Tensor) {
     let c = x.c;
-    let ty = AreaTaps::new(x.h, out_h);
-    let tx = AreaTaps::new(x.w, out_w);
-    let k = area_normaliser(&ty, &tx);
+    scratch.ty.rebuild(x.h, out_h);
+    scratch.tx.rebuild(x.w, out_w);
+    let (ty, tx) = (&scratch.ty, &scratch.tx);
+    let k = area_normaliser(ty, tx);
 
     // Horizontal pass over every input row. Blocks of ROWS rows share the taps, so that RGB runs 3·ROWS
     // independent float32 sums at once instead of waiting on one chain of dependent adds.
     const ROWS: usize = 8;
     let row_len = x.row_len();
-    let mut rows = vec![0.0f32; x.h * out_w * c];
+    let rows = &mut scratch.rows;
+    rows.clear();
+    rows.resize(x.h * out_w * c, 0.0);
     rows.par_chunks_mut(ROWS * out_w * c)
         .enumerate()
         .for_each(|(block, dst)| {
@@ -51,8 +83,9 @@ pub(crate) fn resize_area(x: &Tensor, out_h: usize, out_w: usize) -> Tensor {
             }
         });
 
-    let mut out = Tensor::zeros(1, out_h, out_w, c);
+    out.reshape(1, out_h, out_w, c);
     out.data.par_chunks_mut(out_w * c).enumerate().for_each(|(o, dst)| {
+        dst.fill(0.0);
         for (i, w) in ty.taps(o) {
             for (acc, &v) in dst.iter_mut().zip(&rows[i * out_w * c..(i + 1) * out_w * c]) {
                 *acc += v * w;
@@ -62,7 +95,6 @@ pub(crate) fn resize_area(x: &Tensor, out_h: usize, out_w: usize) -> Tensor {
             *v *= k;
         }
     });
-    out
 }
 
 #[cfg(test)]

@@ -11,20 +11,17 @@ pub(crate) struct Tensor {
 }
 
 impl Tensor {
-    pub fn zeros(n: usize, h: usize, w: usize, c: usize) -> Self {
-        Tensor {
-            n,
-            h,
-            w,
-            c,
-            data: vec![0.0; n * h * w * c],
-        }
-    }
-
     /// Wraps `data`, which must hold `n·h·w·c` values.
     pub fn from_vec(n: usize, h: usize, w: usize, c: usize, data: Vec<f32>) -> Self {
         debug_assert_eq!(data.len(), n * h * w * c);
         Tensor { n, h, w, c, data }
+    }
+
+    /// Gives the tensor a new shape, keeping its allocation: the values are whatever was there before, so the
+    /// caller writes every element.
+    pub fn reshape(&mut self, n: usize, h: usize, w: usize, c: usize) {
+        (self.n, self.h, self.w, self.c) = (n, h, w, c);
+        self.data.resize(n * h * w * c, 0.0);
     }
 
     /// Floats in one row of one image.

@@ -15,7 +15,7 @@ pub(crate) use context::GpuContext;
 #[cfg(test)]
 pub(crate) use pass::{GpuPass, LevelJob, CANDIDATE_SLOTS};
 
-use crate::backend::{Backend, ImageView, Pass};
+use crate::backend::{Backend, ImageView, Stages};
 use crate::error::Result;
 use crate::netdef;
 use crate::weights::Weights;
@@ -104,8 +104,8 @@ impl GpuBackend {
 }
 
 impl Backend for GpuBackend {
-    fn begin<'a>(&'a self, images: &[ImageView<'a>]) -> Result<Box<dyn Pass + 'a>> {
-        Ok(Box::new(self.start(images)?))
+    fn run(&self, images: &[ImageView<'_>], stages: &mut Stages<'_>) -> Result<()> {
+        stages(&mut self.start(images)?)
     }
 
     fn batch_len(&self, images: &[ImageView<'_>]) -> usize {

@@ -15,6 +15,7 @@ use crate::netdef::{ONET_HEADS, PNET_HEADS, RNET_HEADS};
 use crate::pipeline::boxes::Proposal;
 use crate::pipeline::crops::CropBox;
 use crate::pipeline::pyramid::{area_normaliser, AreaTaps, PyramidLevel};
+use crate::pipeline::workspace::reset;
 
 /// Words a P-Net candidate record takes: level job, row, column, score, four regressions.
 const RECORD: usize = 8;
@@ -501,7 +502,7 @@ impl GpuPass<'_> {
         let owners: Vec<usize> = boxes
             .iter()
             .enumerate()
-            .flat_map(|(i, b)| std::iter::repeat(i).take(b.len()))
+            .flat_map(|(i, b)| std::iter::repeat_n(i, b.len()))
             .collect();
         let n = flat.len();
         if n == 0 {
@@ -600,7 +601,10 @@ impl Net {
 }
 
 impl Pass for GpuPass<'_> {
-    fn propose(&mut self, levels: &[Vec<PyramidLevel>], threshold: f32) -> Result<Vec<Vec<Vec<Proposal>>>> {
+    fn propose(&mut self, levels: &[Vec<PyramidLevel>], threshold: f32, out: &mut [Vec<Vec<Proposal>>]) -> Result<()> {
+        for (out, levels) in out.iter_mut().zip(levels) {
+            reset(out, levels.len());
+        }
         let jobs: Vec<LevelJob> = levels
             .iter()
             .enumerate()
@@ -625,7 +629,6 @@ impl Pass for GpuPass<'_> {
         // The GPU appends in any order; job (image, then level), then row-major cells, is the order the
         // pipeline's tie rule needs.
         records.sort_unstable_by_key(|r| (r[0], r[1], r[2]));
-        let mut out: Vec<Vec<Vec<Proposal>>> = levels.iter().map(|l| vec![Vec::new(); l.len()]).collect();
         let mut slot_of_job = Vec::with_capacity(jobs.len());
         for (image, levels) in levels.iter().enumerate() {
             slot_of_job.extend((0..levels.len()).map(|level| (image, level)));
@@ -640,42 +643,34 @@ impl Pass for GpuPass<'_> {
                 });
             }
         }
-        Ok(out)
+        Ok(())
     }
 
-    fn refine(&mut self, boxes: &[Vec<CropBox>]) -> Result<Vec<Vec<Refinement>>> {
+    fn refine(&mut self, boxes: &[Vec<CropBox>], out: &mut [Vec<Refinement>]) -> Result<()> {
         let rows = self.scoped(|pass| pass.run_crops(boxes, 24, Net::R, RNET_HEADS))?;
-        Ok(rows
-            .iter()
-            .map(|rows| {
-                rows.chunks_exact(RNET_HEADS)
-                    .map(|o| Refinement {
-                        score: o[5],
-                        reg: [o[0], o[1], o[2], o[3]],
-                    })
-                    .collect()
-            })
-            .collect())
+        for (out, rows) in out.iter_mut().zip(&rows) {
+            out.extend(rows.chunks_exact(RNET_HEADS).map(|o| Refinement {
+                score: o[5],
+                reg: [o[0], o[1], o[2], o[3]],
+            }));
+        }
+        Ok(())
     }
 
-    fn landmark(&mut self, boxes: &[Vec<CropBox>]) -> Result<Vec<Vec<Landmarking>>> {
+    fn landmark(&mut self, boxes: &[Vec<CropBox>], out: &mut [Vec<Landmarking>]) -> Result<()> {
         let rows = self.scoped(|pass| pass.run_crops(boxes, 48, Net::O, ONET_HEADS))?;
-        Ok(rows
-            .iter()
-            .map(|rows| {
-                rows.chunks_exact(ONET_HEADS)
-                    .map(|o| {
-                        let mut landmarks = [0.0; 10];
-                        landmarks.copy_from_slice(&o[4..14]);
-                        Landmarking {
-                            score: o[15],
-                            reg: [o[0], o[1], o[2], o[3]],
-                            landmarks,
-                        }
-                    })
-                    .collect()
-            })
-            .collect())
+        for (out, rows) in out.iter_mut().zip(&rows) {
+            out.extend(rows.chunks_exact(ONET_HEADS).map(|o| {
+                let mut landmarks = [0.0; 10];
+                landmarks.copy_from_slice(&o[4..14]);
+                Landmarking {
+                    score: o[15],
+                    reg: [o[0], o[1], o[2], o[3]],
+                    landmarks,
+                }
+            }));
+        }
+        Ok(())
     }
 
     fn take_device_time(&mut self) -> Option<Duration> {

@@ -1,157 +1,178 @@
 //! The three stages in the reference's order (`stage_pnet.py`, `stage_rnet.py`, `stage_onet.py`), on a batch of
 //! images: each stage runs the networks on every image of the batch at once, and the box arithmetic between the
-//! stages is done per image (images in parallel), exactly as for one image alone.
+//! stages is done per image, exactly as for one image alone. All lists live in a reused [`Workspace`].
 
 use std::time::Instant;
-
-use rayon::prelude::*;
 
 use super::boxes::{calibrate, landmarks_to_image, pnet_box, square, Candidate};
 use super::crops::CropBox;
 use super::nms::{fast_nms, sort_desc, Overlap};
-use super::pyramid::{pyramid_levels, PyramidLevel};
+use super::pyramid::pyramid_levels_into;
 use super::work::{pnet_multiply_adds, ONET_MULTIPLY_ADDS, RNET_MULTIPLY_ADDS};
-use crate::backend::{Backend, ImageView};
+use super::workspace::{first_n, reset, Workspace};
+use crate::backend::{Backend, ImageView, Pass};
 use crate::error::Result;
 use crate::options::{DetectorOptions, Stages};
 use crate::timings::StageTimings;
 
-/// Runs the cascade on each image. Returns each image's final candidates, best first, with unclamped float64
-/// corners, and the timings of the batch (times of the whole batch, counts summed over its images).
+/// Runs the cascade on each image. Leaves each image's final candidates in `ws.boxes[image]`, best first, with
+/// unclamped float64 corners, and returns the timings of the batch (times of the whole batch, counts summed over
+/// its images). Allocates nothing once the workspace's lists have grown to the sizes of the images.
 pub(crate) fn detect(
     backend: &dyn Backend,
     images: &[ImageView<'_>],
     options: &DetectorOptions,
-) -> Result<(Vec<Vec<Candidate>>, StageTimings)> {
+    ws: &mut Workspace,
+) -> Result<StageTimings> {
     let mut t = StageTimings::default();
-    let levels: Vec<Vec<PyramidLevel>> = images
-        .iter()
-        .map(|i| pyramid_levels(i.width, i.height, options))
-        .collect();
-    t.levels = levels.iter().map(Vec::len).sum();
+    for (levels, image) in reset(&mut ws.levels, images.len()).iter_mut().zip(images) {
+        pyramid_levels_into(image.width, image.height, options, levels);
+    }
+    reset(&mut ws.boxes, images.len());
+    t.levels = ws.levels[..images.len()].iter().map(Vec::len).sum();
     if t.levels == 0 {
-        return Ok((vec![Vec::new(); images.len()], t));
+        return Ok(t);
     }
     let start = Instant::now();
-    let mut pass = backend.begin(images)?;
-    t.upload = start.elapsed();
-    let crop_boxes = |boxes: &[Vec<Candidate>]| -> Vec<Vec<CropBox>> {
-        boxes
-            .iter()
-            .zip(images)
-            .map(|(b, image)| {
-                b.iter()
-                    .map(|b| CropBox::normalized(b, image.width, image.height))
-                    .collect()
-            })
-            .collect()
+    let mut on_pass = |pass: &mut dyn Pass| {
+        t.upload = start.elapsed();
+        stages(pass, images, options, ws, &mut t)
     };
-    let count = |boxes: &[Vec<Candidate>]| boxes.iter().map(Vec::len).sum::<usize>();
+    backend.run(images, &mut on_pass)?;
+    Ok(t)
+}
+
+/// The three stages on a prepared pass.
+fn stages(
+    pass: &mut dyn Pass,
+    images: &[ImageView<'_>],
+    options: &DetectorOptions,
+    ws: &mut Workspace,
+    t: &mut StageTimings,
+) -> Result<()> {
+    let n = images.len();
+    let Workspace {
+        levels,
+        proposals,
+        boxes,
+        crops,
+        refined,
+        landmarked,
+        level_boxes,
+        nms,
+    } = ws;
+    let levels = &levels[..n];
+    let count = |boxes: &[Vec<Candidate>]| boxes[..n].iter().map(Vec::len).sum::<usize>();
 
     // Stage 1: P-Net on every level; per level sort, NMS 0.5; then across levels sort, NMS 0.7, square.
     let start = Instant::now();
-    let proposals = pass.propose(&levels, options.thresholds.pnet)?;
+    // Per image, one list per level: the image entries are kept as they are, their level lists emptied.
+    let proposals = first_n(proposals, n);
+    for (lists, levels) in proposals.iter_mut().zip(levels) {
+        reset(lists, levels.len());
+    }
+    pass.propose(levels, options.thresholds.pnet, proposals)?;
     t.pnet = start.elapsed();
     t.pnet_device = pass.take_device_time();
     t.pnet_multiply_adds = levels.iter().flatten().map(pnet_multiply_adds).sum();
     let start = Instant::now();
-    t.proposals = proposals.iter().flatten().map(Vec::len).sum();
-    let boxes: Vec<Vec<Candidate>> = levels
-        .par_iter()
-        .zip(&proposals)
-        .map(|(levels, proposals)| {
-            // The levels are independent until they are merged, in level order.
-            let per_level: Vec<Vec<Candidate>> = levels
-                .par_iter()
-                .zip(proposals)
-                .map(|(level, cells)| {
-                    let mut level_boxes: Vec<Candidate> = cells.iter().map(|p| pnet_box(p, level.scale)).collect();
-                    sort_desc(&mut level_boxes);
-                    fast_nms(level_boxes, options.nms.pnet_level, Overlap::Union)
-                })
-                .collect();
-            let mut boxes: Vec<Candidate> = per_level.into_iter().flatten().collect();
-            sort_desc(&mut boxes);
-            fast_nms(boxes, options.nms.pnet_all, Overlap::Union)
-                .iter()
-                .map(square)
-                .collect()
-        })
-        .collect();
+    t.proposals = proposals.iter().flat_map(|p| &p[..]).map(Vec::len).sum();
+    for ((image_boxes, levels), proposals) in boxes.iter_mut().zip(levels).zip(proposals.iter()) {
+        // The levels are merged in level order.
+        for (level, cells) in levels.iter().zip(proposals) {
+            level_boxes.clear();
+            level_boxes.extend(cells.iter().map(|p| pnet_box(p, level.scale)));
+            sort_desc(level_boxes, nms);
+            fast_nms(level_boxes, options.nms.pnet_level, Overlap::Union, nms);
+            image_boxes.extend_from_slice(level_boxes);
+        }
+        sort_desc(image_boxes, nms);
+        fast_nms(image_boxes, options.nms.pnet_all, Overlap::Union, nms);
+        image_boxes.iter_mut().for_each(|b| *b = square(b));
+    }
     t.pnet_nms = start.elapsed();
-    t.rnet_inputs = count(&boxes);
+    t.rnet_inputs = count(boxes);
     if t.rnet_inputs == 0 {
-        return Ok((boxes, t));
+        return Ok(());
     }
 
     // Stage 2: R-Net; replace the score, calibrate, threshold, sort, NMS 0.7, square.
     let start = Instant::now();
-    let refined = pass.refine(&crop_boxes(&boxes))?;
+    crop_boxes(images, boxes, crops);
+    let refined = reset(refined, n);
+    pass.refine(&crops[..n], refined)?;
     t.rnet = start.elapsed();
     t.rnet_device = pass.take_device_time();
     t.rnet_multiply_adds = t.rnet_inputs as u64 * RNET_MULTIPLY_ADDS;
     let start = Instant::now();
-    let boxes: Vec<Vec<Candidate>> = boxes
-        .par_iter()
-        .zip(&refined)
-        .map(|(boxes, refined)| {
-            let mut kept: Vec<Candidate> = boxes
-                .iter()
-                .zip(refined)
-                .filter(|(_, r)| r.score > options.thresholds.rnet)
-                .map(|(b, r)| {
-                    calibrate(
-                        &Candidate {
-                            score: f64::from(r.score),
-                            ..*b
-                        },
-                        r.reg,
-                    )
-                })
-                .collect();
-            sort_desc(&mut kept);
-            fast_nms(kept, options.nms.rnet, Overlap::Union)
-                .iter()
-                .map(square)
-                .collect()
-        })
-        .collect();
-    t.rnet_nms = start.elapsed();
-    if options.stages == Stages::FacesOnly || count(&boxes) == 0 {
-        t.faces = count(&boxes);
-        return Ok((boxes, t));
+    for (image_boxes, refined) in boxes.iter_mut().zip(refined.iter()) {
+        keep_calibrated(image_boxes, refined, options.thresholds.rnet, |b, r| {
+            let rescored = Candidate {
+                score: f64::from(r.score),
+                ..*b
+            };
+            (r.score, calibrate(&rescored, r.reg))
+        });
+        sort_desc(image_boxes, nms);
+        fast_nms(image_boxes, options.nms.rnet, Overlap::Union, nms);
+        image_boxes.iter_mut().for_each(|b| *b = square(b));
     }
-    t.onet_inputs = count(&boxes);
+    t.rnet_nms = start.elapsed();
+    if options.stages == Stages::FacesOnly || count(boxes) == 0 {
+        t.faces = count(boxes);
+        return Ok(());
+    }
+    t.onet_inputs = count(boxes);
 
     // Stage 3: O-Net; landmarks on the input boxes, replace the score, calibrate, threshold, sort, NMS 0.7 'min'.
     let start = Instant::now();
-    let outputs = pass.landmark(&crop_boxes(&boxes))?;
+    crop_boxes(images, boxes, crops);
+    let landmarked = reset(landmarked, n);
+    pass.landmark(&crops[..n], landmarked)?;
     t.onet = start.elapsed();
     t.onet_device = pass.take_device_time();
     t.onet_multiply_adds = t.onet_inputs as u64 * ONET_MULTIPLY_ADDS;
     let start = Instant::now();
-    let faces: Vec<Vec<Candidate>> = boxes
-        .par_iter()
-        .zip(&outputs)
-        .map(|(boxes, outputs)| {
-            let mut faces: Vec<Candidate> = boxes
-                .iter()
-                .zip(outputs)
-                .filter(|(_, o)| o.score > options.thresholds.onet)
-                .map(|(b, o)| {
-                    let with_landmarks = Candidate {
-                        score: f64::from(o.score),
-                        landmarks: Some(landmarks_to_image(b, &o.landmarks)),
-                        ..*b
-                    };
-                    calibrate(&with_landmarks, o.reg)
-                })
-                .collect();
-            sort_desc(&mut faces);
-            fast_nms(faces, options.nms.onet, Overlap::Min)
-        })
-        .collect();
+    for (image_boxes, outputs) in boxes.iter_mut().zip(landmarked.iter()) {
+        keep_calibrated(image_boxes, outputs, options.thresholds.onet, |b, o| {
+            let with_landmarks = Candidate {
+                score: f64::from(o.score),
+                landmarks: Some(landmarks_to_image(b, &o.landmarks)),
+                ..*b
+            };
+            (o.score, calibrate(&with_landmarks, o.reg))
+        });
+        sort_desc(image_boxes, nms);
+        fast_nms(image_boxes, options.nms.onet, Overlap::Min, nms);
+    }
     t.onet_nms = start.elapsed();
-    t.faces = count(&faces);
-    Ok((faces, t))
+    t.faces = count(boxes);
+    Ok(())
+}
+
+/// Each image's boxes as TensorFlow crop boxes, into `crops[image]`.
+fn crop_boxes(images: &[ImageView<'_>], boxes: &[Vec<Candidate>], crops: &mut Vec<Vec<CropBox>>) {
+    let crops = reset(crops, images.len());
+    for ((crops, boxes), image) in crops.iter_mut().zip(boxes).zip(images) {
+        crops.extend(boxes.iter().map(|b| CropBox::normalized(b, image.width, image.height)));
+    }
+}
+
+/// Replaces each box by `update(box, verdict)`'s candidate where its score (float32) is above `threshold`, and
+/// drops the others, in place and in order.
+fn keep_calibrated<V>(
+    boxes: &mut Vec<Candidate>,
+    verdicts: &[V],
+    threshold: f32,
+    update: impl Fn(&Candidate, &V) -> (f32, Candidate),
+) {
+    let mut kept = 0;
+    for i in 0..boxes.len() {
+        let (score, candidate) = update(&boxes[i], &verdicts[i]);
+        if score > threshold {
+            boxes[kept] = candidate;
+            kept += 1;
+        }
+    }
+    boxes.truncate(kept);
 }

@@ -9,3 +9,4 @@ pub(crate) mod crops;
 pub(crate) mod nms;
 pub(crate) mod pyramid;
 pub(crate) mod work;
+pub(crate) mod workspace;

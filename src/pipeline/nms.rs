@@ -11,11 +11,33 @@ pub(crate) enum Overlap {
     Min,
 }
 
-/// Descending by score with the project's tie rule: a stable ascending sort, reversed, so that among equal scores
-/// the later candidate comes first (`np.argsort(scores, kind="stable")[::-1]`). Part of the output contract.
-pub(crate) fn sort_desc(boxes: &mut [Candidate]) {
-    boxes.sort_by(|a, b| a.score.total_cmp(&b.score));
-    boxes.reverse();
+/// The buffers that sorting and NMS work in, kept between calls so that they allocate nothing once grown.
+#[derive(Debug, Default)]
+pub(crate) struct NmsScratch {
+    order: Vec<u32>,
+    sorted: Vec<Candidate>,
+    keep: Vec<bool>,
+    earlier: Vec<usize>,
+    grid: Grid,
+}
+
+/// Descending by score with the project's tie rule: the order of a stable ascending sort, reversed, so that among
+/// equal scores the later candidate comes first (`np.argsort(scores, kind="stable")[::-1]`). Part of the output
+/// contract. (An unstable sort of indices with the index as the tie-break gives that order without the stable
+/// sort's allocation.)
+pub(crate) fn sort_desc(boxes: &mut Vec<Candidate>, scratch: &mut NmsScratch) {
+    let NmsScratch { order, sorted, .. } = scratch;
+    order.clear();
+    order.extend(0..boxes.len() as u32);
+    order.sort_unstable_by(|&a, &b| {
+        let (sa, sb) = (boxes[a as usize].score, boxes[b as usize].score);
+        sb.total_cmp(&sa).then(b.cmp(&a))
+    });
+    sorted.clear();
+    sorted.extend(order.iter().map(|&i| boxes[i as usize]));
+    // Copied back rather than swapped, so that each list keeps its own allocation from call to call.
+    boxes.clear();
+    boxes.extend_from_slice(sorted);
 }
 
 /// The package's IoU in float64, areas without +1. 0/0 gives NaN, which never exceeds a threshold.
@@ -31,47 +53,47 @@ fn overlap(a: &Candidate, b: &Candidate, kind: Overlap) -> f64 {
     }
 }
 
-/// "Fast NMS": keep box j iff its overlap with *every* earlier box i < j is ≤ threshold, whether or not box i was
-/// itself kept. Order is preserved; the input must already be in the intended order.
+/// "Fast NMS", in place: keep box j iff its overlap with *every* earlier box i < j is ≤ threshold, whether or not
+/// box i was itself kept. Order is preserved; the input must already be in the intended order.
 ///
 /// Only pairs that intersect can exceed a threshold ≥ 0, so the earlier boxes are looked up in a grid of the
 /// image plane instead of all being compared: O(n) for the thousands of P-Net boxes of a large image rather than
 /// O(n²). The overlap itself is the package's formula, so the result is the same as the all-pairs loop.
-pub(crate) fn fast_nms(boxes: Vec<Candidate>, threshold: f64, kind: Overlap) -> Vec<Candidate> {
+pub(crate) fn fast_nms(boxes: &mut Vec<Candidate>, threshold: f64, kind: Overlap, scratch: &mut NmsScratch) {
+    let NmsScratch {
+        keep, earlier, grid, ..
+    } = scratch;
     let suppressed = |j: usize, i: usize| overlap(&boxes[i], &boxes[j], kind) > threshold;
-    let keep: Vec<bool> = match Grid::over(&boxes) {
-        None => (0..boxes.len()).map(|j| !(0..j).any(|i| suppressed(j, i))).collect(),
-        Some(mut grid) => {
-            let mut earlier = Vec::new();
-            (0..boxes.len())
-                .map(|j| {
-                    grid.earlier(j, &mut earlier);
-                    !earlier.iter().any(|&i| suppressed(j, i))
-                })
-                .collect()
-        }
-    };
-    boxes
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(b, k)| k.then_some(b))
-        .collect()
+    keep.clear();
+    if grid.build(boxes) {
+        keep.extend((0..boxes.len()).map(|j| {
+            grid.earlier(j, earlier);
+            !earlier.iter().any(|&i| suppressed(j, i))
+        }));
+    } else {
+        keep.extend((0..boxes.len()).map(|j| !(0..j).any(|i| suppressed(j, i))));
+    }
+    let mut flags = keep.iter();
+    boxes.retain(|_| flags.next().copied().unwrap_or(false));
 }
 
 /// Box indices bucketed over the image plane, in compressed rows: `members[starts[c]..starts[c + 1]]` are the
 /// boxes that touch cell `c`, in ascending order. Any two boxes that intersect share a cell. A box with a
-/// non-finite corner touches every cell.
+/// non-finite corner touches every cell. The buffers are reused from one build to the next.
+#[derive(Debug, Default)]
 struct Grid {
     spans: Vec<Span>,
     cols: usize,
     starts: Vec<usize>,
+    fill: Vec<usize>,
     members: Vec<u32>,
     /// The query that last returned each box (a box can sit in several of the cells a query visits).
     seen: Vec<u32>,
+    sides: Vec<f64>,
 }
 
 /// The cells a box touches: columns and rows, inclusive.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Span {
     c0: usize,
     c1: usize,
@@ -85,69 +107,71 @@ impl Grid {
     /// At most this many cells a side.
     const MAX_SIDE: usize = 64;
 
-    fn over(boxes: &[Candidate]) -> Option<Grid> {
+    /// Buckets `boxes`; false when there are too few (or no finite ones) for a grid to pay.
+    fn build(&mut self, boxes: &[Candidate]) -> bool {
         if boxes.len() < Self::MIN_BOXES {
-            return None;
+            return false;
         }
         let finite = || boxes.iter().filter(|b| finite_box(b));
         let x0 = finite().map(|b| b.x1.min(b.x2)).fold(f64::INFINITY, f64::min);
         let y0 = finite().map(|b| b.y1.min(b.y2)).fold(f64::INFINITY, f64::min);
         let x1 = finite().map(|b| b.x1.max(b.x2)).fold(f64::NEG_INFINITY, f64::max);
         let y1 = finite().map(|b| b.y1.max(b.y2)).fold(f64::NEG_INFINITY, f64::max);
-        let mut sides: Vec<f64> = finite().map(|b| (b.x2 - b.x1).abs().max((b.y2 - b.y1).abs())).collect();
-        if sides.is_empty() {
-            return None;
+        self.sides.clear();
+        self.sides
+            .extend(finite().map(|b| (b.x2 - b.x1).abs().max((b.y2 - b.y1).abs())));
+        if self.sides.is_empty() {
+            return false;
         }
-        let mid = sides.len() / 2;
-        let median = *sides.select_nth_unstable_by(mid, f64::total_cmp).1;
+        let mid = self.sides.len() / 2;
+        let median = *self.sides.select_nth_unstable_by(mid, f64::total_cmp).1;
         // Cells about the size of a typical box.
         let cell = median.max((x1 - x0).max(y1 - y0) / Self::MAX_SIDE as f64).max(1.0);
         let cols = ((x1 - x0) / cell) as usize + 1;
         let rows = ((y1 - y0) / cell) as usize + 1;
         let index = |v: f64, origin: f64, count: usize| (((v - origin) / cell).max(0.0) as usize).min(count - 1);
-        let spans: Vec<Span> = boxes
-            .iter()
-            .map(|b| match finite_box(b) {
-                true => Span {
-                    c0: index(b.x1.min(b.x2), x0, cols),
-                    c1: index(b.x1.max(b.x2), x0, cols),
-                    r0: index(b.y1.min(b.y2), y0, rows),
-                    r1: index(b.y1.max(b.y2), y0, rows),
-                },
-                false => Span {
-                    c0: 0,
-                    c1: cols - 1,
-                    r0: 0,
-                    r1: rows - 1,
-                },
-            })
-            .collect();
+        self.spans.clear();
+        self.spans.extend(boxes.iter().map(|b| match finite_box(b) {
+            true => Span {
+                c0: index(b.x1.min(b.x2), x0, cols),
+                c1: index(b.x1.max(b.x2), x0, cols),
+                r0: index(b.y1.min(b.y2), y0, rows),
+                r1: index(b.y1.max(b.y2), y0, rows),
+            },
+            false => Span {
+                c0: 0,
+                c1: cols - 1,
+                r0: 0,
+                r1: rows - 1,
+            },
+        }));
         let cells_of = |s: &Span| {
             let s = *s;
             (s.r0..=s.r1).flat_map(move |r| (s.c0..=s.c1).map(move |c| r * cols + c))
         };
-        let mut starts = vec![0usize; cols * rows + 1];
-        for cell in spans.iter().flat_map(cells_of) {
+        self.cols = cols;
+        let starts = &mut self.starts;
+        starts.clear();
+        starts.resize(cols * rows + 1, 0);
+        for cell in self.spans.iter().flat_map(cells_of) {
             starts[cell + 1] += 1;
         }
         for c in 0..cols * rows {
             starts[c + 1] += starts[c];
         }
-        let mut fill = starts.clone();
-        let mut members = vec![0u32; starts[cols * rows]];
-        for (i, span) in spans.iter().enumerate() {
+        self.fill.clear();
+        self.fill.extend_from_slice(starts);
+        self.members.clear();
+        self.members.resize(starts[cols * rows], 0);
+        for (i, span) in self.spans.iter().enumerate() {
             for cell in cells_of(span) {
-                members[fill[cell]] = i as u32;
-                fill[cell] += 1;
+                self.members[self.fill[cell]] = i as u32;
+                self.fill[cell] += 1;
             }
         }
-        Some(Grid {
-            seen: vec![u32::MAX; boxes.len()],
-            spans,
-            cols,
-            starts,
-            members,
-        })
+        self.seen.clear();
+        self.seen.resize(boxes.len(), u32::MAX);
+        true
     }
 
     /// The boxes before `j` that may intersect it, each once, into `out`.
@@ -183,6 +207,12 @@ mod tests {
         Candidate::new(x1, y1, x2, y2, score)
     }
 
+    /// The allocating form, for tests.
+    fn nms(mut boxes: Vec<Candidate>, threshold: f64, kind: Overlap) -> Vec<Candidate> {
+        fast_nms(&mut boxes, threshold, kind, &mut NmsScratch::default());
+        boxes
+    }
+
     #[test]
     fn ties_put_the_later_candidate_first() {
         let mut v = vec![
@@ -190,8 +220,23 @@ mod tests {
             b(1.0, 0.0, 2.0, 1.0, 0.5),
             b(2.0, 0.0, 3.0, 1.0, 1.0),
         ];
-        sort_desc(&mut v);
+        sort_desc(&mut v, &mut NmsScratch::default());
         assert_eq!(v.iter().map(|c| c.x1).collect::<Vec<_>>(), [2.0, 0.0, 1.0]);
+        // The same order as a stable ascending sort reversed, NaN scores included.
+        let scores = [0.5, f64::NAN, 0.5, 1.0, -0.0, 0.0, 0.5, f64::NAN, 1.0, 0.25];
+        let mut v: Vec<Candidate> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| b(i as f64, 0.0, 1.0, 1.0, s))
+            .collect();
+        let mut expected = v.clone();
+        expected.sort_by(|a, b| a.score.total_cmp(&b.score));
+        expected.reverse();
+        sort_desc(&mut v, &mut NmsScratch::default());
+        assert_eq!(
+            v.iter().map(|c| c.x1).collect::<Vec<_>>(),
+            expected.iter().map(|c| c.x1).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -203,17 +248,17 @@ mod tests {
             b(2.0, 0.0, 12.0, 10.0, 0.8),
             b(4.0, 0.0, 14.0, 10.0, 0.7),
         ];
-        let kept = fast_nms(v.clone(), 0.5, Overlap::Union);
+        let kept = nms(v.clone(), 0.5, Overlap::Union);
         assert_eq!(kept.len(), 1);
-        let kept = fast_nms(v, 0.7, Overlap::Union);
+        let kept = nms(v, 0.7, Overlap::Union);
         assert_eq!(kept.len(), 3, "IoU(A,B) = IoU(B,C) = 80/120 ≤ 0.7");
     }
 
     #[test]
     fn min_overlap_suppresses_a_box_inside_another() {
         let v = vec![b(0.0, 0.0, 100.0, 100.0, 0.9), b(10.0, 10.0, 30.0, 30.0, 0.8)];
-        assert_eq!(fast_nms(v.clone(), 0.7, Overlap::Min).len(), 1);
-        assert_eq!(fast_nms(v, 0.7, Overlap::Union).len(), 2);
+        assert_eq!(nms(v.clone(), 0.7, Overlap::Min).len(), 1);
+        assert_eq!(nms(v, 0.7, Overlap::Union).len(), 2);
     }
 
     /// The all-pairs definition, which the grid must reproduce exactly.
@@ -233,6 +278,8 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (state >> 11) as f64 / (1u64 << 53) as f64
         };
+        // One scratch for all three: the grid's buffers are reused across sizes.
+        let mut scratch = NmsScratch::default();
         for (n, threshold, kind) in [
             (500, 0.5, Overlap::Union),
             (2000, 0.7, Overlap::Union),
@@ -252,7 +299,8 @@ mod tests {
                 })
                 .collect();
             let expected = all_pairs(&boxes, threshold, kind);
-            let kept = fast_nms(boxes.clone(), threshold, kind);
+            let mut kept = boxes.clone();
+            fast_nms(&mut kept, threshold, kind, &mut scratch);
             let want: Vec<Candidate> = boxes
                 .iter()
                 .zip(&expected)
@@ -271,6 +319,6 @@ mod tests {
     #[test]
     fn degenerate_boxes_never_suppress() {
         let v = vec![b(5.0, 5.0, 5.0, 5.0, 0.9), b(5.0, 5.0, 5.0, 5.0, 0.8)];
-        assert_eq!(fast_nms(v, 0.5, Overlap::Union).len(), 2);
+        assert_eq!(nms(v, 0.5, Overlap::Union).len(), 2);
     }
 }

@@ -31,11 +31,20 @@ impl PyramidLevel {
 
 /// The levels the reference builds for an image, largest first. Levels on which P-Net has no output are left out
 /// (the package would hand TensorFlow an empty or negative-size tensor there).
+#[cfg(test)]
 pub(crate) fn pyramid_levels(width: u32, height: u32, options: &DetectorOptions) -> Vec<PyramidLevel> {
+    let mut levels = Vec::new();
+    pyramid_levels_into(width, height, options, &mut levels);
+    levels
+}
+
+/// The levels of [`pyramid_levels`], into a reused list.
+pub(crate) fn pyramid_levels_into(width: u32, height: u32, options: &DetectorOptions, levels: &mut Vec<PyramidLevel>) {
+    levels.clear();
     let (w, h) = (f64::from(width), f64::from(height));
     let min_dim = w.min(h);
     if min_dim < 1.0 {
-        return Vec::new();
+        return;
     }
     let m = CELL / options.min_face_size;
     let factor = options.scale_factor;
@@ -51,7 +60,7 @@ pub(crate) fn pyramid_levels(width: u32, height: u32, options: &DetectorOptions)
         }
     };
     let count = if count > 0.0 { count.min(1000.0) as i32 } else { 0 };
-    (0..count)
+    let levels_of_image = (0..count)
         .map(|k| {
             // numpy computes scale_factor ** np.arange(n) as a float64 power.
             let scale = m * factor.powi(k);
@@ -65,8 +74,8 @@ pub(crate) fn pyramid_levels(width: u32, height: u32, options: &DetectorOptions)
         .filter(|level| {
             let (mh, mw) = level.pnet_map_size();
             mh > 0 && mw > 0
-        })
-        .collect()
+        });
+    levels.extend(levels_of_image);
 }
 
 /// The taps of one axis of TensorFlow's ResizeArea (`align_corners=False`), in float32 exactly as its kernel
@@ -74,6 +83,8 @@ pub(crate) fn pyramid_levels(width: u32, height: u32, options: &DetectorOptions)
 /// covers get fractional weights. The weights are not renormalised; the caller multiplies by `1/(s_y·s_x)`.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct AreaTaps {
+    /// `(in, out)`.
+    sizes: (usize, usize),
     /// `scale = in / out`, float32.
     pub scale: f32,
     /// `starts[o]..starts[o+1]` indexes `index` and `weight` for output cell `o`.
@@ -86,10 +97,30 @@ pub(crate) struct AreaTaps {
 
 impl AreaTaps {
     pub fn new(in_size: usize, out_size: usize) -> Self {
+        let mut taps = AreaTaps {
+            sizes: (usize::MAX, usize::MAX),
+            scale: 0.0,
+            starts: Vec::with_capacity(out_size + 1),
+            index: Vec::new(),
+            weight: Vec::new(),
+        };
+        taps.rebuild(in_size, out_size);
+        taps
+    }
+
+    /// Recomputes the taps for new sizes in place, keeping the allocations (a no-op for the same sizes).
+    pub fn rebuild(&mut self, in_size: usize, out_size: usize) {
         let scale = in_size as f32 / out_size as f32;
-        let mut starts = Vec::with_capacity(out_size + 1);
-        let mut index = Vec::new();
-        let mut weight = Vec::new();
+        if self.sizes == (in_size, out_size) {
+            return;
+        }
+        (self.scale, self.sizes) = (scale, (in_size, out_size));
+        let AreaTaps {
+            starts, index, weight, ..
+        } = self;
+        starts.clear();
+        index.clear();
+        weight.clear();
         for o in 0..out_size {
             starts.push(index.len());
             let a = o as f32 * scale;
@@ -114,12 +145,6 @@ impl AreaTaps {
             }
         }
         starts.push(index.len());
-        AreaTaps {
-            scale,
-            starts,
-            index,
-            weight,
-        }
     }
 
     /// The (index, weight) taps of output cell `o`.
