@@ -106,14 +106,22 @@ impl Conv {
         }
         // Every element is written below, so a reused buffer needs no clearing.
         patches.resize(pixels * k, 0.0);
-        for (p, dst) in patches.chunks_exact_mut(k).enumerate() {
-            let index = first + p;
-            let (img, y, ox) = (index / (ho * wo), index / wo % ho, index % wo);
-            for ky in 0..self.kh {
-                let src = ((img * x.h + y + ky) * x.w + ox) * self.w.cin;
-                // An inlined element loop: spans are 6 to 192 floats, too short for a memcpy call to pay.
-                for (d, s) in dst[ky * span..(ky + 1) * span].iter_mut().zip(&x.data[src..src + span]) {
+        // Walk the output pixels in order, stepping (image, row, column) rather than dividing for each pixel.
+        let (mut img, mut y, mut ox) = (first / (ho * wo), first / wo % ho, first % wo);
+        for dst in patches.chunks_exact_mut(k) {
+            let top_left = (img * x.h + y) * x.w + ox;
+            for (ky, dst) in dst.chunks_exact_mut(span).enumerate() {
+                let src = (top_left + ky * x.w) * self.w.cin;
+                // An inlined element loop: spans are 9 to 192 floats, too short for a memcpy call to pay.
+                for (d, s) in dst.iter_mut().zip(&x.data[src..src + span]) {
                     *d = *s;
+                }
+            }
+            ox += 1;
+            if ox == wo {
+                (ox, y) = (0, y + 1);
+                if y == ho {
+                    (y, img) = (0, img + 1);
                 }
             }
         }

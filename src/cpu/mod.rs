@@ -4,6 +4,7 @@
 pub(crate) mod crop;
 mod gemm;
 pub(crate) mod layers;
+mod levels;
 pub(crate) mod nets;
 pub(crate) mod resize;
 pub(crate) mod tensor;
@@ -17,15 +18,14 @@ pub use nets::CpuNets;
 use crate::align::Similarity;
 use crate::backend::{Backend, ImageView, Landmarking, Pass, Refinement, Stages};
 use crate::error::Result;
-use crate::netdef::{ONET_HEADS, PNET_HEADS, RNET_HEADS};
+use crate::netdef::{ONET_HEADS, RNET_HEADS};
 use crate::pipeline::boxes::Proposal;
 use crate::pipeline::crops::CropBox;
 use crate::pipeline::pyramid::PyramidLevel;
 use crate::pipeline::workspace::reset;
 use crop::crop_and_resize;
-use layers::face_probability;
+use levels::{propose_levels, LevelScratch};
 use nets::{onet_output, rnet_output, Activations, CROP_BATCH};
-use resize::{resize_area_into, ResizeScratch};
 use tensor::Tensor;
 
 /// The CPU backend: the packed networks, shared by every detection, and the scratch of past passes.
@@ -41,9 +41,8 @@ pub(crate) struct CpuBackend {
 struct Scratch {
     /// The normalised images of the pass.
     images: Vec<Tensor>,
-    resize: ResizeScratch,
-    level: Tensor,
-    activations: Activations,
+    /// One per worker thread for P-Net's groups of levels.
+    level_groups: Vec<LevelScratch>,
     /// One per worker thread for the crop stages.
     crop_groups: Vec<CropGroup>,
 }
@@ -167,30 +166,15 @@ impl CpuPass<'_> {
 impl Pass for CpuPass<'_> {
     fn propose(&mut self, levels: &[Vec<PyramidLevel>], threshold: f32, out: &mut [Vec<Vec<Proposal>>]) -> Result<()> {
         let Scratch {
-            images,
-            resize,
-            level: scaled,
-            activations,
-            ..
+            images, level_groups, ..
         } = &mut *self.scratch;
-        // One level after the other, each spread over the threads row block by row block: one set of buffers
-        // serves every level.
+        let threads = rayon::current_num_threads().max(1);
+        if level_groups.len() < threads {
+            level_groups.resize_with(threads, LevelScratch::default);
+        }
         for ((image, levels), out) in images[..self.count].iter().zip(levels).zip(out.iter_mut()) {
-            for (level, cells) in levels.iter().zip(reset(out, levels.len()).iter_mut()) {
-                resize_area_into(image, level.height, level.width, resize, scaled);
-                let maps = self.nets.pnet_forward(scaled, activations);
-                for (i, cell) in maps.data.chunks_exact(PNET_HEADS).enumerate() {
-                    let score = face_probability(cell[4], cell[5]);
-                    if score > threshold {
-                        cells.push(Proposal {
-                            row: (i / maps.w) as u32,
-                            col: (i % maps.w) as u32,
-                            score,
-                            reg: [cell[0], cell[1], cell[2], cell[3]],
-                        });
-                    }
-                }
-            }
+            let cells = reset(out, levels.len());
+            propose_levels(self.nets, image, levels, threshold, cells, &mut level_groups[..threads]);
         }
         Ok(())
     }

@@ -1,0 +1,83 @@
+//! P-Net over the pyramid levels of one image on the CPU. The levels are split into contiguous groups of about
+//! equal work, one group per worker thread, and each group runs its levels one after the other with buffers of its
+//! own (each level's layers also spread over the threads). The largest level holds about half the work, so with
+//! two threads it runs beside all the others. A group always gets the same buffers, so a stream of frames of one
+//! size allocates nothing.
+
+use super::layers::face_probability;
+use super::nets::{Activations, CpuNets};
+use super::resize::{resize_area_into, ResizeScratch};
+use super::tensor::Tensor;
+use crate::netdef::PNET_HEADS;
+use crate::pipeline::boxes::Proposal;
+use crate::pipeline::pyramid::PyramidLevel;
+
+/// The buffers of one group of levels.
+#[derive(Debug, Default)]
+pub(crate) struct LevelScratch {
+    resize: ResizeScratch,
+    level: Tensor,
+    activations: Activations,
+}
+
+/// Appends to `cells[l]` the output cells of level `l` whose face probability is > `threshold`, row-major.
+/// `slots` holds at least one scratch; as many groups run at once as there are slots.
+pub(crate) fn propose_levels(
+    nets: &CpuNets,
+    image: &Tensor,
+    levels: &[PyramidLevel],
+    threshold: f32,
+    cells: &mut [Vec<Proposal>],
+    slots: &mut [LevelScratch],
+) {
+    if slots.len() <= 1 || levels.len() <= 1 {
+        if let Some(slot) = slots.first_mut() {
+            for (level, cells) in levels.iter().zip(cells) {
+                propose_level(nets, image, level, threshold, cells, slot);
+            }
+        }
+        return;
+    }
+    // The first part takes the largest levels up to its share of the work (at least one level).
+    let work = |l: &PyramidLevel| l.height * l.width;
+    let half = slots.len() / 2;
+    let share = levels.iter().map(work).sum::<usize>() * half / slots.len();
+    let mut split = 0;
+    let mut taken = 0;
+    while split + 1 < levels.len() && taken + work(&levels[split]) <= share {
+        taken += work(&levels[split]);
+        split += 1;
+    }
+    let split = split.max(1);
+    let (levels_a, levels_b) = levels.split_at(split);
+    let (cells_a, cells_b) = cells.split_at_mut(split);
+    let (slots_a, slots_b) = slots.split_at_mut(half);
+    rayon::join(
+        || propose_levels(nets, image, levels_a, threshold, cells_a, slots_a),
+        || propose_levels(nets, image, levels_b, threshold, cells_b, slots_b),
+    );
+}
+
+/// One level: the AREA resize, P-Net, and the cells above the threshold.
+fn propose_level(
+    nets: &CpuNets,
+    image: &Tensor,
+    level: &PyramidLevel,
+    threshold: f32,
+    cells: &mut Vec<Proposal>,
+    slot: &mut LevelScratch,
+) {
+    resize_area_into(image, level.height, level.width, &mut slot.resize, &mut slot.level);
+    let maps = nets.pnet_forward(&slot.level, &mut slot.activations);
+    for (i, cell) in maps.data.chunks_exact(PNET_HEADS).enumerate() {
+        let score = face_probability(cell[4], cell[5]);
+        if score > threshold {
+            cells.push(Proposal {
+                row: (i / maps.w) as u32,
+                col: (i % maps.w) as u32,
+                score,
+                reg: [cell[0], cell[1], cell[2], cell[3]],
+            });
+        }
+    }
+}
