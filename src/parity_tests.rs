@@ -298,7 +298,7 @@ fn crop_kernel_matches_cpu() {
             )
             .unwrap();
         let mut expected = vec![0.0; boxes.len() * size * size * 3];
-        crop_and_resize(&image, &boxes, size, &mut expected);
+        crop_and_resize(image.plane(), &boxes, size, &mut expected);
         worst = worst.max(max_diff(&got, &expected));
     }
     println!("crop_and_resize: 40 boxes at 24 and 48, max |d| {worst:.2e}");

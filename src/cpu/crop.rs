@@ -1,16 +1,16 @@
 //! `tf.image.crop_and_resize` (bilinear, extrapolation value 0) on the CPU, float32 in TensorFlow's order.
 
-use super::tensor::Tensor;
+use super::tensor::{Plane, Sample};
 use crate::pipeline::crops::{sample_positions, CropBox};
 
 /// The largest crop side (O-Net's input).
 const MAX_CROP: usize = 48;
 
 /// One sample: the two neighbours and the fraction, or `None` outside `[0, size−1]`.
-type Sample = Option<(usize, usize, f32)>;
+type Tap = Option<(usize, usize, f32)>;
 
 /// One axis's samples, in a fixed array so that cropping allocates nothing; the first `crop` are used.
-fn axis_samples(c1: f32, c2: f32, size: usize, crop: usize) -> [Sample; MAX_CROP] {
+fn axis_samples(c1: f32, c2: f32, size: usize, crop: usize) -> [Tap; MAX_CROP] {
     let last = (size - 1) as f32;
     let mut samples = [None; MAX_CROP];
     for (s, p) in samples.iter_mut().zip(sample_positions(c1, c2, size, crop)) {
@@ -25,9 +25,9 @@ fn axis_samples(c1: f32, c2: f32, size: usize, crop: usize) -> [Sample; MAX_CROP
     samples
 }
 
-/// Cuts `crop`×`crop` HWC patches from the image `x` (`x.n == 1`) for each box, into `out`
-/// (`boxes.len() · crop · crop · c` values). `crop` is at most 48.
-pub(crate) fn crop_and_resize(x: &Tensor, boxes: &[CropBox], crop: usize, out: &mut [f32]) {
+/// Cuts `crop`×`crop` HWC patches from the image `x` for each box, into `out` (`boxes.len() · crop · crop · c`
+/// values). `crop` is at most 48.
+pub(crate) fn crop_and_resize<S: Sample>(x: Plane<'_, S>, boxes: &[CropBox], crop: usize, out: &mut [f32]) {
     debug_assert!(crop <= MAX_CROP);
     let c = x.c;
     let patch = crop * crop * c;
@@ -49,8 +49,9 @@ pub(crate) fn crop_and_resize(x: &Tensor, boxes: &[CropBox], crop: usize, out: &
                     at(*bottom, *right),
                 );
                 for ch in 0..c {
-                    let t = tl[ch] + (tr[ch] - tl[ch]) * lx;
-                    let bo = bl[ch] + (br[ch] - bl[ch]) * lx;
+                    let (tl, tr, bl, br) = (tl[ch].value(), tr[ch].value(), bl[ch].value(), br[ch].value());
+                    let t = tl + (tr - tl) * lx;
+                    let bo = bl + (br - bl) * lx;
                     cell[ch] = t + (bo - t) * ly;
                 }
             }
@@ -61,6 +62,7 @@ pub(crate) fn crop_and_resize(x: &Tensor, boxes: &[CropBox], crop: usize, out: &
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::tensor::Tensor;
 
     #[test]
     fn whole_image_box_reproduces_the_corners_and_outside_is_zero() {
@@ -78,7 +80,7 @@ mod tests {
             y2: 3.0,
             x2: 3.0,
         };
-        crop_and_resize(&x, &[whole, outside], 3, &mut out);
+        crop_and_resize(x.plane(), &[whole, outside], 3, &mut out);
         assert_eq!(&out[..9], &[0.0, 0.5, 1.0, 1.0, 1.5, 2.0, 2.0, 2.5, 3.0]);
         assert!(out[9..].iter().all(|&v| v == 0.0));
     }

@@ -7,7 +7,7 @@
 use super::layers::face_probability;
 use super::nets::{Activations, CpuNets};
 use super::resize::{resize_area_into, ResizeScratch};
-use super::tensor::Tensor;
+use super::tensor::{Plane, Tensor};
 use crate::netdef::PNET_HEADS;
 use crate::pipeline::boxes::Proposal;
 use crate::pipeline::pyramid::PyramidLevel;
@@ -20,11 +20,31 @@ pub(crate) struct LevelScratch {
     activations: Activations,
 }
 
+/// Above this many pixels in the largest level, the levels run one after the other with one set of buffers: a
+/// level that large keeps every thread busy on its own, and a second set of buffers would cost as much memory
+/// as the first (at 3840×2160, about 150 MB).
+const GROUPS_UP_TO_PIXELS: usize = 1 << 21;
+
 /// Appends to `cells[l]` the output cells of level `l` whose face probability is > `threshold`, row-major.
-/// `slots` holds at least one scratch; as many groups run at once as there are slots.
-pub(crate) fn propose_levels(
+/// `slots` holds one scratch per worker thread (at least one).
+pub(crate) fn propose_image(
     nets: &CpuNets,
-    image: &Tensor,
+    image: Plane<'_, u8>,
+    levels: &[PyramidLevel],
+    threshold: f32,
+    cells: &mut [Vec<Proposal>],
+    slots: &mut [LevelScratch],
+) {
+    let largest = levels.first().map_or(0, |l| l.height * l.width);
+    let groups = if largest <= GROUPS_UP_TO_PIXELS { slots.len() } else { 1 };
+    let groups = groups.min(slots.len());
+    propose_levels(nets, image, levels, threshold, cells, &mut slots[..groups]);
+}
+
+/// [`propose_image`] with as many groups of levels at once as there are `slots`.
+fn propose_levels(
+    nets: &CpuNets,
+    image: Plane<'_, u8>,
     levels: &[PyramidLevel],
     threshold: f32,
     cells: &mut [Vec<Proposal>],
@@ -61,7 +81,7 @@ pub(crate) fn propose_levels(
 /// One level: the AREA resize, P-Net, and the cells above the threshold.
 fn propose_level(
     nets: &CpuNets,
-    image: &Tensor,
+    image: Plane<'_, u8>,
     level: &PyramidLevel,
     threshold: f32,
     cells: &mut Vec<Proposal>,

@@ -24,9 +24,9 @@ use crate::pipeline::crops::CropBox;
 use crate::pipeline::pyramid::PyramidLevel;
 use crate::pipeline::workspace::reset;
 use crop::crop_and_resize;
-use levels::{propose_levels, LevelScratch};
+use levels::{propose_image, LevelScratch};
 use nets::{onet_output, rnet_output, Activations, CROP_BATCH};
-use tensor::Tensor;
+use tensor::{Plane, Tensor};
 
 /// The CPU backend: the packed networks, shared by every detection, and the scratch of past passes.
 pub(crate) struct CpuBackend {
@@ -39,27 +39,10 @@ pub(crate) struct CpuBackend {
 /// The memory one CPU pass works in.
 #[derive(Debug, Default)]
 struct Scratch {
-    /// The normalised images of the pass.
-    images: Vec<Tensor>,
     /// One per worker thread for P-Net's groups of levels.
     level_groups: Vec<LevelScratch>,
     /// One per worker thread for the crop stages.
     crop_groups: Vec<CropGroup>,
-}
-
-impl Scratch {
-    /// The package normalises the whole image once, before resizing and cropping; the values are exact in f32.
-    fn normalise(&mut self, images: &[ImageView<'_>]) {
-        if self.images.len() < images.len() {
-            self.images.resize_with(images.len(), Tensor::default);
-        }
-        for (tensor, image) in self.images.iter_mut().zip(images) {
-            tensor.reshape(1, image.height as usize, image.width as usize, 3);
-            for (v, &p) in tensor.data.iter_mut().zip(image.rgb) {
-                *v = (f32::from(p) - 127.5) / 128.0;
-            }
-        }
-    }
 }
 
 /// A batch of crops and the activations of a network on it.
@@ -91,11 +74,10 @@ impl CpuBackend {
 impl Backend for CpuBackend {
     fn run(&self, images: &[ImageView<'_>], stages: &mut Stages<'_>) -> Result<()> {
         let mut scratch = self.take_scratch();
-        scratch.normalise(images);
         let mut pass = CpuPass {
             nets: &self.nets,
             scratch: &mut scratch,
-            count: images.len(),
+            images,
         };
         // The stages run on a rayon worker, so that the parallel loops inside them queue their work locally
         // instead of handing it to the pool from outside, once per loop.
@@ -117,8 +99,8 @@ impl Backend for CpuBackend {
 struct CpuPass<'a> {
     nets: &'a CpuNets,
     scratch: &'a mut Scratch,
-    /// Images in the pass (the scratch may hold more tensors from an earlier, larger pass).
-    count: usize,
+    /// The 8-bit images, read through [`tensor::Sample`] as normalised values.
+    images: &'a [ImageView<'a>],
 }
 
 impl CpuPass<'_> {
@@ -134,15 +116,14 @@ impl CpuPass<'_> {
         verdict: impl Fn(&[f32]) -> T + Sync,
         out: &mut [Vec<T>],
     ) {
-        let Scratch {
-            images, crop_groups, ..
-        } = &mut *self.scratch;
+        let crop_groups = &mut self.scratch.crop_groups;
         let threads = rayon::current_num_threads().max(1);
         if crop_groups.len() < threads {
             crop_groups.resize_with(threads, CropGroup::default);
         }
         let nets = self.nets;
-        for ((boxes, out), image) in boxes.iter().zip(out.iter_mut()).zip(&images[..self.count]) {
+        for ((boxes, out), &image) in boxes.iter().zip(out.iter_mut()).zip(self.images) {
+            let image = Plane::from(image);
             out.resize(boxes.len(), T::default());
             let per_group = boxes.len().div_ceil(CROP_BATCH).div_ceil(threads).max(1) * CROP_BATCH;
             crop_groups[..threads]
@@ -165,16 +146,21 @@ impl CpuPass<'_> {
 
 impl Pass for CpuPass<'_> {
     fn propose(&mut self, levels: &[Vec<PyramidLevel>], threshold: f32, out: &mut [Vec<Vec<Proposal>>]) -> Result<()> {
-        let Scratch {
-            images, level_groups, ..
-        } = &mut *self.scratch;
+        let level_groups = &mut self.scratch.level_groups;
         let threads = rayon::current_num_threads().max(1);
         if level_groups.len() < threads {
             level_groups.resize_with(threads, LevelScratch::default);
         }
-        for ((image, levels), out) in images[..self.count].iter().zip(levels).zip(out.iter_mut()) {
+        for ((&image, levels), out) in self.images.iter().zip(levels).zip(out.iter_mut()) {
             let cells = reset(out, levels.len());
-            propose_levels(self.nets, image, levels, threshold, cells, &mut level_groups[..threads]);
+            propose_image(
+                self.nets,
+                image.into(),
+                levels,
+                threshold,
+                cells,
+                &mut level_groups[..threads],
+            );
         }
         Ok(())
     }
@@ -222,18 +208,16 @@ impl Pass for CpuPass<'_> {
 pub(crate) struct OwnedPass<'a> {
     nets: &'a CpuNets,
     scratch: Scratch,
-    count: usize,
+    images: Vec<ImageView<'a>>,
 }
 
 #[cfg(test)]
 impl CpuBackend {
-    pub(crate) fn begin(&self, images: &[ImageView<'_>]) -> OwnedPass<'_> {
-        let mut scratch = Scratch::default();
-        scratch.normalise(images);
+    pub(crate) fn begin<'a>(&'a self, images: &[ImageView<'a>]) -> OwnedPass<'a> {
         OwnedPass {
             nets: &self.nets,
-            scratch,
-            count: images.len(),
+            scratch: Scratch::default(),
+            images: images.to_vec(),
         }
     }
 }
@@ -244,7 +228,7 @@ impl OwnedPass<'_> {
         CpuPass {
             nets: self.nets,
             scratch: &mut self.scratch,
-            count: self.count,
+            images: &self.images,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::tensor::Tensor;
+use super::tensor::{Plane, Sample, Tensor};
 use crate::pipeline::pyramid::{area_normaliser, AreaTaps};
 
 /// Resizes one HWC image (`x.n == 1`) to `out_h`×`out_w`.
@@ -11,7 +11,7 @@ use crate::pipeline::pyramid::{area_normaliser, AreaTaps};
 pub(crate) fn resize_area(x: &Tensor, out_h: usize, out_w: usize) -> Tensor {
     let mut scratch = ResizeScratch::default();
     let mut out = Tensor::default();
-    resize_area_into(x, out_h, out_w, &mut scratch, &mut out);
+    resize_area_into(x.plane(), out_h, out_w, &mut scratch, &mut out);
     out
 }
 
@@ -35,8 +35,14 @@ impl Default for ResizeScratch {
     }
 }
 
-/// Resizes one HWC image (`x.n == 1`) to `out_h`×`out_w`, into `out`.
-pub(crate) fn resize_area_into(x: &Tensor, out_h: usize, out_w: usize, scratch: &mut ResizeScratch, out: &mut Tensor) {
+/// Resizes one HWC image to `out_h`×`out_w`, into `out`.
+pub(crate) fn resize_area_into<S: Sample>(
+    x: Plane<'_, S>,
+    out_h: usize,
+    out_w: usize,
+    scratch: &mut ResizeScratch,
+    out: &mut Tensor,
+) {
     let c = x.c;
     scratch.ty.rebuild(x.h, out_h);
     scratch.tx.rebuild(x.w, out_w);
@@ -46,7 +52,7 @@ pub(crate) fn resize_area_into(x: &Tensor, out_h: usize, out_w: usize, scratch: 
     // Horizontal pass over every input row. Blocks of ROWS rows share the taps, so that RGB runs 3·ROWS
     // independent float32 sums at once instead of waiting on one chain of dependent adds.
     const ROWS: usize = 8;
-    let row_len = x.row_len();
+    let row_len = x.w * c;
     let rows = &mut scratch.rows;
     rows.clear();
     rows.resize(x.h * out_w * c, 0.0);
@@ -62,7 +68,8 @@ pub(crate) fn resize_area_into(x: &Tensor, out_h: usize, out_w: usize, scratch: 
                     for (i, w) in tx.taps(o) {
                         for (r, a) in acc.iter_mut().enumerate() {
                             let p = &src[r * row_len + i * 3..][..3];
-                            *a = [a[0] + p[0] * w, a[1] + p[1] * w, a[2] + p[2] * w];
+                            let (p0, p1, p2) = (p[0].value(), p[1].value(), p[2].value());
+                            *a = [a[0] + p0 * w, a[1] + p1 * w, a[2] + p2 * w];
                         }
                     }
                     for (r, a) in acc.iter().enumerate() {
@@ -75,7 +82,7 @@ pub(crate) fn resize_area_into(x: &Tensor, out_h: usize, out_w: usize, scratch: 
                         let cell = &mut dst[(r * out_w + o) * c..][..c];
                         for (i, w) in tx.taps(o) {
                             for (acc, &v) in cell.iter_mut().zip(&src[r * row_len + i * c..][..c]) {
-                                *acc += v * w;
+                                *acc += v.value() * w;
                             }
                         }
                     }

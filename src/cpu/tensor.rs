@@ -23,9 +23,60 @@ impl Tensor {
         (self.n, self.h, self.w, self.c) = (n, h, w, c);
         self.data.resize(n * h * w * c, 0.0);
     }
+}
 
-    /// Floats in one row of one image.
-    pub fn row_len(&self) -> usize {
-        self.w * self.c
+/// One sample of an image as the resize and the crops read it.
+pub(crate) trait Sample: Copy + Send + Sync {
+    /// The normalised value the networks see.
+    fn value(self) -> f32;
+}
+
+impl Sample for f32 {
+    /// Already normalised.
+    #[inline(always)]
+    fn value(self) -> f32 {
+        self
+    }
+}
+
+impl Sample for u8 {
+    /// A pixel byte reads as the package's normalised value `(v − 127.5) / 128` (exact in f32), so that the image
+    /// is never converted as a whole: no float copy of a 4K frame (100 MB) and no pass over it.
+    #[inline(always)]
+    fn value(self) -> f32 {
+        (f32::from(self) - 127.5) / 128.0
+    }
+}
+
+/// A borrowed HWC image of samples: an 8-bit image, or a float tensor's first image.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plane<'a, S> {
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub data: &'a [S],
+}
+
+#[cfg(test)]
+impl Tensor {
+    /// The first image, as a plane.
+    pub fn plane(&self) -> Plane<'_, f32> {
+        Plane {
+            h: self.h,
+            w: self.w,
+            c: self.c,
+            data: &self.data[..self.h * self.w * self.c],
+        }
+    }
+}
+
+impl<'a> From<crate::backend::ImageView<'a>> for Plane<'a, u8> {
+    fn from(image: crate::backend::ImageView<'a>) -> Self {
+        Plane {
+            h: image.height as usize,
+            w: image.width as usize,
+            c: 3,
+            data: image.rgb,
+        }
     }
 }
