@@ -1,0 +1,132 @@
+//! Arbitrary bytes into decode and detect, and arbitrary sizes, pixels and options into `detect`, on the CPU
+//! path. Whatever comes in, nothing panics, and every result keeps the properties the library promises: finite
+//! boxes (inside the image with `fit_to_image`), confidences in [0, 1] in descending order, finite keypoints, the
+//! same faces on a second run. `cargo fuzz run detect fuzz/corpus/detect`.
+
+#![no_main]
+
+use std::io::Cursor;
+use std::sync::OnceLock;
+
+use image::{ImageReader, Limits, RgbImage};
+use libfuzzer_sys::arbitrary::{self, Arbitrary};
+use libfuzzer_sys::fuzz_target;
+use mtcnn_wgpu::{Detector, DetectorOptions, Device, Face, Thresholds};
+
+#[derive(Arbitrary, Debug)]
+enum Input {
+    /// A file as an upload form would receive it.
+    Encoded(Vec<u8>),
+    /// Pixels and options straight into `detect`.
+    Raw {
+        width: u8,
+        height: u8,
+        min_face_size: u16,
+        scale_factor: u8,
+        thresholds: [u8; 3],
+        fit_to_image: bool,
+        pixels: Vec<u8>,
+    },
+}
+
+fn default_detector() -> &'static Detector {
+    static DETECTOR: OnceLock<Detector> = OnceLock::new();
+    DETECTOR.get_or_init(|| {
+        Detector::builder()
+            .device(Device::Cpu)
+            .build()
+            .expect("the default detector")
+    })
+}
+
+/// The promises every result keeps.
+fn check(faces: &[Face], width: u32, height: u32, fit_to_image: bool) {
+    for face in faces {
+        let b = face.bbox;
+        assert!([b.x, b.y, b.width, b.height].iter().all(|v| v.is_finite()), "{face:?}");
+        assert!((0.0..=1.0).contains(&face.confidence), "{face:?}");
+        if fit_to_image {
+            let (w, h) = (width as f32, height as f32);
+            assert!(
+                b.x >= 0.0 && b.y >= 0.0 && b.right() <= w && b.bottom() <= h,
+                "{face:?} in {width}×{height}"
+            );
+        }
+        if let Some(k) = face.keypoints {
+            assert!(
+                k.to_array().iter().all(|p| p.x.is_finite() && p.y.is_finite()),
+                "{face:?}"
+            );
+        }
+    }
+    assert!(faces.windows(2).all(|w| w[0].confidence >= w[1].confidence));
+}
+
+fn detect_twice(detector: &Detector, image: &RgbImage, fit_to_image: bool) {
+    let faces = detector
+        .detect(image)
+        .expect("detection of a decoded image does not fail");
+    check(&faces, image.width(), image.height(), fit_to_image);
+    assert_eq!(
+        detector.detect(image).expect("second run"),
+        faces,
+        "the same input gives the same faces"
+    );
+}
+
+fuzz_target!(|input: Input| {
+    match input {
+        Input::Encoded(bytes) => {
+            // The CLI's decoder limits: a file that claims a huge size is refused before any allocation.
+            let mut limits = Limits::default();
+            limits.max_image_width = Some(2048);
+            limits.max_image_height = Some(2048);
+            limits.max_alloc = Some(64 << 20);
+            let Ok(reader) = ImageReader::new(Cursor::new(bytes)).with_guessed_format() else {
+                return;
+            };
+            let mut reader = reader;
+            reader.limits(limits);
+            let Ok(decoded) = reader.decode() else { return };
+            let image = decoded.to_rgb8();
+            if u64::from(image.width()) * u64::from(image.height()) > 512 * 512 {
+                return; // keeps each run short; size is exercised by the tests
+            }
+            detect_twice(default_detector(), &image, true);
+        }
+        Input::Raw {
+            width,
+            height,
+            min_face_size,
+            scale_factor,
+            thresholds,
+            fit_to_image,
+            pixels,
+        } => {
+            let (width, height) = (u32::from(width), u32::from(height));
+            let len = (width * height * 3) as usize;
+            let data: Vec<u8> = (0..len)
+                .map(|i| pixels.get(i % pixels.len().max(1)).copied().unwrap_or(0))
+                .collect();
+            let image = RgbImage::from_raw(width, height, data).expect("the buffer has the size");
+            let [p, r, o] = thresholds.map(|t| f32::from(t) / 255.0);
+            let options = DetectorOptions {
+                min_face_size: f64::from(min_face_size) / 4.0,
+                scale_factor: f64::from(scale_factor) / 256.0,
+                thresholds: Thresholds {
+                    pnet: p,
+                    rnet: r,
+                    onet: o,
+                },
+                fit_to_image,
+                device: Device::Cpu,
+                ..DetectorOptions::default()
+            };
+            // Invalid options are refused when the detector is built, with an error, not a panic.
+            let Ok(detector) = Detector::builder().options(options).build() else {
+                return;
+            };
+            detect_twice(&detector, &image, fit_to_image);
+        }
+    }
+});
