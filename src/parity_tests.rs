@@ -648,3 +648,31 @@ fn repeated_frames_of_one_size_create_no_buffer_and_no_bind_group() {
         "(buffers, bind groups) created after the first frame"
     );
 }
+
+/// Not a check: the device memory the buffer pool holds after one detection, for the README's memory formula.
+/// `cargo test --release --lib gpu_memory -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn gpu_memory_per_image_size() {
+    if gpu().is_none() {
+        return;
+    }
+    let options = crate::options::DetectorOptions::default();
+    for (width, height) in [(640u32, 480u32), (1280, 720), (1920, 1080), (2560, 1440)] {
+        let gpu = private_gpu();
+        let rgb = random_image(width, height, 5);
+        let view = ImageView {
+            width,
+            height,
+            rgb: &rgb,
+        };
+        let mut workspace = crate::pipeline::workspace::Workspace::default();
+        crate::pipeline::cascade::detect(&gpu, &[view], &options, &mut workspace).unwrap();
+        let bytes = gpu.pool_bytes();
+        println!(
+            "{width}×{height}: {} MiB of buffers, {:.1} bytes a pixel",
+            bytes >> 20,
+            bytes as f64 / f64::from(width * height)
+        );
+    }
+}

@@ -23,6 +23,12 @@ pub(crate) struct BufferPool {
 }
 
 impl BufferPool {
+    /// Bytes held in the pool's buffers.
+    #[cfg(test)]
+    pub fn bytes(&self) -> u64 {
+        self.buffers.values().map(wgpu::Buffer::size).sum()
+    }
+
     /// A buffer of at least `bytes` bytes with `usage` (COPY_SRC and COPY_DST are added to non-mappable ones).
     pub fn get(&mut self, ctx: &GpuContext, name: &'static str, bytes: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
         let usage = if usage.contains(wgpu::BufferUsages::MAP_READ) {

@@ -88,6 +88,12 @@ impl GpuBackend {
 
     /// Buffers and bind groups created so far.
     #[cfg(test)]
+    /// Bytes of device memory in the buffer pool.
+    #[cfg(test)]
+    pub(crate) fn pool_bytes(&self) -> u64 {
+        self.lock_pool().bytes()
+    }
+
     pub(crate) fn created(&self) -> (usize, usize) {
         let pool = self.lock_pool();
         (pool.created_buffers, pool.created_bind_groups)
