@@ -50,8 +50,9 @@ pub(crate) trait Backend: Send + Sync {
     /// Prepares a pass over a batch of images and runs `stages` on it; each stage then runs on all images together
     /// (a GPU backend uploads them once here, and each stage is one submission for the whole batch). The pass is
     /// handed to a closure rather than returned so that it can live on the stack and in the backend's reused
-    /// scratch: a pass allocates nothing.
-    fn run(&self, images: &[ImageView<'_>], stages: &mut Stages<'_>) -> Result<()>;
+    /// scratch: a pass allocates nothing. `levels` are each image's pyramid levels (a GPU backend tiles an image
+    /// whose levels exceed its bindings).
+    fn run(&self, images: &[ImageView<'_>], levels: &[Vec<PyramidLevel>], stages: &mut Stages<'_>) -> Result<()>;
 
     /// How many of `images` (from the first) one pass should take: all of them on a GPU as long as they fit its
     /// buffers, one at a time on the CPU, where a batch would only raise the memory peak.

@@ -591,7 +591,7 @@ fn levels_split_into_groups_under_a_small_binding_limit_give_the_same_candidates
     gpu.binding_cap = 305 * 305 * 10 + 1000;
     let jobs: Vec<crate::gpu::LevelJob> = levels
         .iter()
-        .map(|&level| crate::gpu::LevelJob { image: 0, level })
+        .map(|&level| crate::gpu::LevelJob::whole(0, level))
         .collect();
     let groups = gpu.start(&[view]).unwrap().level_groups(&jobs).unwrap().len();
     assert!(groups >= 2, "{groups} groups");
@@ -674,5 +674,43 @@ fn gpu_memory_per_image_size() {
             bytes >> 20,
             bytes as f64 / f64::from(width * height)
         );
+    }
+}
+
+/// With the binding limit lowered so far that neither the image's float copy nor its largest levels fit, the
+/// image is detected level by level, strip by strip, with host-cut crops: the same faces as on the CPU.
+#[test]
+fn an_image_over_the_binding_limits_is_tiled_and_finds_the_cpu_faces() {
+    if gpu().is_none() {
+        return;
+    }
+    let mut gpu = private_gpu();
+    let image = astronaut();
+    let view = ImageView::of(&image);
+    let options = crate::options::DetectorOptions::default();
+    let levels = crate::pipeline::pyramid::pyramid_levels(view.width, view.height, &options);
+    // A third of the image's float copy: every level above a third of the image needs strips.
+    gpu.binding_cap = (view.width * view.height) as usize;
+    assert!(gpu.needs_tiles(&view, &levels));
+    let mut tiled = crate::pipeline::workspace::Workspace::default();
+    let t = crate::pipeline::cascade::detect(&gpu, &[view], &options, &mut tiled).unwrap();
+    let cpu = CpuBackend::new(CpuNets::new(&Weights::embedded().unwrap()));
+    let mut expected = crate::pipeline::workspace::Workspace::default();
+    let e = crate::pipeline::cascade::detect(&cpu, &[view], &options, &mut expected).unwrap();
+    println!(
+        "tiled: {} cells, {} R-Net inputs, {} faces; CPU: {} cells, {} R-Net inputs, {} faces",
+        t.proposals, t.rnet_inputs, t.faces, e.proposals, e.rnet_inputs, e.faces
+    );
+    assert_eq!(
+        (t.proposals, t.rnet_inputs, t.onet_inputs),
+        (e.proposals, e.rnet_inputs, e.onet_inputs)
+    );
+    let (got, want) = (&tiled.boxes[0], &expected.boxes[0]);
+    assert_eq!(got.len(), want.len());
+    assert!(!got.is_empty());
+    for (g, w) in got.iter().zip(want) {
+        let corners = [g.x1 - w.x1, g.y1 - w.y1, g.x2 - w.x2, g.y2 - w.y2];
+        assert!(corners.iter().all(|d| d.abs() < 0.01), "{g:?} vs {w:?}");
+        assert!((g.score - w.score).abs() < 1e-4);
     }
 }

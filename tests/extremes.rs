@@ -29,7 +29,10 @@ fn detectors(options: DetectorOptions) -> Vec<Detector> {
 fn assert_sane(faces: &[Face], side: u32) {
     for f in faces {
         let b = f.bbox;
-        assert!(b.x >= 0.0 && b.y >= 0.0 && b.right() <= side as f32 && b.bottom() <= side as f32, "{f:?}");
+        assert!(
+            b.x >= 0.0 && b.y >= 0.0 && b.right() <= side as f32 && b.bottom() <= side as f32,
+            "{f:?}"
+        );
         assert!((0.0..=1.0).contains(&f.confidence), "{f:?}");
         let k = f.keypoints.expect("all three stages ran");
         assert!(k.to_array().iter().all(|p| p.x.is_finite() && p.y.is_finite()), "{f:?}");

@@ -72,7 +72,7 @@ impl CpuBackend {
 }
 
 impl Backend for CpuBackend {
-    fn run(&self, images: &[ImageView<'_>], stages: &mut Stages<'_>) -> Result<()> {
+    fn run(&self, images: &[ImageView<'_>], _levels: &[Vec<PyramidLevel>], stages: &mut Stages<'_>) -> Result<()> {
         let mut scratch = self.take_scratch();
         let mut pass = CpuPass {
             nets: &self.nets,

@@ -7,6 +7,7 @@ mod context;
 mod kernels;
 mod nets;
 mod pass;
+mod tiled;
 mod warp;
 
 use std::sync::{Mutex, MutexGuard};
@@ -18,6 +19,7 @@ pub(crate) use pass::{GpuPass, LevelJob, CANDIDATE_SLOTS};
 use crate::backend::{Backend, ImageView, Stages};
 use crate::error::Result;
 use crate::netdef;
+use crate::pipeline::pyramid::PyramidLevel;
 use crate::weights::Weights;
 use buffers::BufferPool;
 use kernels::Kernels;
@@ -25,7 +27,6 @@ use nets::GpuNet;
 #[cfg(test)]
 use {
     crate::pipeline::crops::CropBox,
-    crate::pipeline::pyramid::PyramidLevel,
     kernels::{Plan, View},
     nets::{total_floats, Part},
     std::time::Duration,
@@ -86,14 +87,14 @@ impl GpuBackend {
         self.pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Buffers and bind groups created so far.
-    #[cfg(test)]
     /// Bytes of device memory in the buffer pool.
     #[cfg(test)]
     pub(crate) fn pool_bytes(&self) -> u64 {
         self.lock_pool().bytes()
     }
 
+    /// Buffers and bind groups created so far.
+    #[cfg(test)]
     pub(crate) fn created(&self) -> (usize, usize) {
         let pool = self.lock_pool();
         (pool.created_buffers, pool.created_bind_groups)
@@ -110,7 +111,12 @@ impl GpuBackend {
 }
 
 impl Backend for GpuBackend {
-    fn run(&self, images: &[ImageView<'_>], stages: &mut Stages<'_>) -> Result<()> {
+    fn run(&self, images: &[ImageView<'_>], levels: &[Vec<PyramidLevel>], stages: &mut Stages<'_>) -> Result<()> {
+        if let ([image], [levels]) = (images, levels) {
+            if self.needs_tiles(image, levels) {
+                return stages(&mut tiled::TiledPass::new(self, *image));
+            }
+        }
         stages(&mut self.start(images)?)
     }
 

@@ -10,6 +10,7 @@ use super::kernels::{Kernel, Params, Plan, Segment, View};
 use super::nets::{level_parts, total_floats, Part};
 use super::{GpuBackend, READBACK, STORAGE};
 use crate::backend::{ImageView, Landmarking, Pass, Refinement};
+use crate::cpu::tensor::Plane;
 use crate::error::{Error, Result};
 use crate::netdef::{ONET_HEADS, PNET_HEADS, RNET_HEADS};
 use crate::pipeline::boxes::Proposal;
@@ -37,11 +38,52 @@ struct Placed {
     float: usize,
 }
 
-/// One pyramid level of one image of the batch.
+/// One pyramid level of one image of the batch, or a strip of rows of one (`window`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LevelJob {
     pub image: usize,
+    /// The level, or for a strip its rows: `height` is then the strip's.
     pub level: PyramidLevel,
+    pub window: Option<Window>,
+}
+
+/// Where a strip sits: its rows of the full level, and the rows of the full image that its image holds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    /// The full level's height.
+    pub level_height: usize,
+    /// The strip's first row in the full level.
+    pub first_row: usize,
+    /// The full image's height.
+    pub image_height: usize,
+    /// The full image's row that the strip's image starts at.
+    pub first_input_row: usize,
+}
+
+impl LevelJob {
+    /// A whole level.
+    pub fn whole(image: usize, level: PyramidLevel) -> Self {
+        LevelJob {
+            image,
+            level,
+            window: None,
+        }
+    }
+}
+
+/// The table entries of `rows` output cells of `t` from `first`, input indices moved down by `shift`.
+fn area_entries(t: &AreaTaps, first: usize, rows: usize, shift: usize) -> impl Iterator<Item = AreaEntry> + '_ {
+    t.starts.windows(2).skip(first).take(rows).map(move |w| {
+        let (a, b) = (w[0], w[1] - 1);
+        debug_assert!(t.index[a..=b].windows(2).all(|p| p[1] == p[0] + 1 || p[1] == p[0]));
+        debug_assert!(t.weight[a + 1..b.max(a + 1)].iter().all(|&v| v == 1.0));
+        [
+            (t.index[a] - shift) as u32,
+            (b + 1 - a) as u32,
+            t.weight[a].to_bits(),
+            t.weight[b].to_bits(),
+        ]
+    })
 }
 
 impl GpuBackend {
@@ -49,12 +91,25 @@ impl GpuBackend {
     /// binding and within `BATCH_FLOATS`, so that a large batch is split rather than exhausting the device.
     pub(crate) fn images_per_pass(&self, images: &[ImageView<'_>]) -> usize {
         let limit = self.max_binding_floats().min(super::BATCH_FLOATS);
+        // An image that may need tiles (its float copy, or a level as large as the image, over a binding) goes
+        // alone: the pass over it decides from its levels.
+        let alone = |i: &ImageView<'_>| {
+            let level = PyramidLevel {
+                scale: 1.0,
+                height: i.height as usize,
+                width: i.width as usize,
+            };
+            self.level_floats(i.height as usize, level) > self.max_binding_floats()
+        };
+        if images.first().is_some_and(alone) {
+            return 1;
+        }
         let mut total = 0;
         let fitting = images
             .iter()
             .take_while(|i| {
                 total += i.width as usize * i.height as usize * 3;
-                total <= limit
+                total <= limit && !alone(i)
             })
             .count();
         fitting.max(images.len().min(1))
@@ -199,26 +254,21 @@ impl GpuPass<'_> {
         let mut offsets = Vec::new();
         for job in jobs {
             let image = &self.images[job.image];
-            let ty = AreaTaps::new(image.height, job.level.height);
+            // A strip takes its rows of the full level's taps, pointing into its own image's rows.
+            let (ty, first, shift) = match job.window {
+                None => (AreaTaps::new(image.height, job.level.height), 0, 0),
+                Some(w) => (
+                    AreaTaps::new(w.image_height, w.level_height),
+                    w.first_row,
+                    w.first_input_row,
+                ),
+            };
             let tx = AreaTaps::new(image.width, job.level.width);
-            let mut job_offsets = [0u32; 2];
-            for (slot, t) in [&ty, &tx].into_iter().enumerate() {
-                job_offsets[slot] = table.len() as u32;
-                table.extend(t.starts.windows(2).map(|w| {
-                    let (first, last) = (w[0], w[1] - 1);
-                    debug_assert!(t.index[first..=last]
-                        .windows(2)
-                        .all(|p| p[1] == p[0] + 1 || p[1] == p[0]));
-                    debug_assert!(t.weight[first + 1..last.max(first + 1)].iter().all(|&v| v == 1.0));
-                    [
-                        t.index[first] as u32,
-                        (last + 1 - first) as u32,
-                        t.weight[first].to_bits(),
-                        t.weight[last].to_bits(),
-                    ]
-                }));
-            }
-            offsets.push((job_offsets[0], job_offsets[1], area_normaliser(&ty, &tx)));
+            let row_start = table.len() as u32;
+            table.extend(area_entries(&ty, first, job.level.height, shift));
+            let column_start = table.len() as u32;
+            table.extend(area_entries(&tx, 0, job.level.width, 0));
+            offsets.push((row_start, column_start, area_normaliser(&ty, &tx)));
         }
         (table, offsets)
     }
@@ -392,14 +442,78 @@ impl GpuPass<'_> {
         view
     }
 
-    fn run_pnet(&mut self, jobs: &[LevelJob], threshold: f32, slots: usize) -> Result<(usize, Vec<u32>)> {
+    /// [`GpuPass::run_crops`] inside error scopes.
+    pub(super) fn run_crops_scoped(
+        &mut self,
+        boxes: &[Vec<CropBox>],
+        size: usize,
+        net: Net,
+        width: usize,
+        host: Option<Plane<'_, u8>>,
+    ) -> Result<Vec<Vec<f32>>> {
+        self.scoped(|pass| pass.run_crops(boxes, size, net, width, host))
+    }
+
+    /// P-Net on `jobs`: the records (job, row, column, score, four regressions) of the cells above `threshold`, in
+    /// job order, then row-major.
+    /// With `host_level`, see [`GpuPass::run_pnet`].
+    pub(super) fn select_cells(
+        &mut self,
+        jobs: &[LevelJob],
+        threshold: f32,
+        host_level: Option<&[f32]>,
+    ) -> Result<Vec<[u32; RECORD]>> {
+        let cells: usize = jobs
+            .iter()
+            .map(|j| j.level.pnet_map_size().0 * j.level.pnet_map_size().1)
+            .sum();
+        let mut slots = cells.min(CANDIDATE_SLOTS);
+        let (mut count, mut words) = self.scoped(|pass| pass.run_pnet(jobs, threshold, slots, host_level))?;
+        if count > slots {
+            // More cells passed than were reserved: run the stage again with room for all of them.
+            slots = count;
+            (count, words) = self.scoped(|pass| pass.run_pnet(jobs, threshold, slots, host_level))?;
+        }
+        let mut records: Vec<[u32; RECORD]> = words
+            .get(1..1 + count * RECORD)
+            .unwrap_or(&[])
+            .as_chunks::<RECORD>()
+            .0
+            .to_vec();
+        // The GPU appends in any order; job (image, then level), then row-major cells, is the order the
+        // pipeline's tie rule needs.
+        records.sort_unstable_by_key(|r| (r[0], r[1], r[2]));
+        Ok(records)
+    }
+
+    /// Records and submits P-Net on `jobs` with room for `slots` candidate records; returns the count and the
+    /// words read back. With `host_level`, the one job's level (or strip) was resampled on the host: it is
+    /// uploaded as it is, and no image is normalised or resized.
+    fn run_pnet(
+        &mut self,
+        jobs: &[LevelJob],
+        threshold: f32,
+        slots: usize,
+        host_level: Option<&[f32]>,
+    ) -> Result<(usize, Vec<u32>)> {
         let ctx = &self.gpu.ctx;
         let mut plan = Plan::with_arenas(["pnet_params", "pnet_segments"]);
-        let normalized = self.record_normalize(&mut plan);
-        let (taps, offsets) = self.upload_taps(jobs);
+        debug_assert!(host_level.is_none() || jobs.len() == 1);
+        let resample = match host_level {
+            None => {
+                let normalized = self.record_normalize(&mut plan);
+                let (taps, offsets) = self.upload_taps(jobs);
+                Some((normalized, taps, offsets))
+            }
+            Some(_) => None,
+        };
         let levels: Vec<PyramidLevel> = jobs.iter().map(|j| j.level).collect();
 
-        let groups = self.level_groups(jobs)?;
+        let groups = match resample {
+            Some(_) => self.level_groups(jobs)?,
+            // One job: one group.
+            None => std::iter::once(0..jobs.len()).collect(),
+        };
         let group_floats = |range: &std::ops::Range<usize>, layer: Option<usize>| -> usize {
             let parts = level_parts(&levels[range.clone()]);
             match layer {
@@ -410,11 +524,14 @@ impl GpuPass<'_> {
         let layers = self.gpu.pnet.layer_count();
         let largest = |layer: Option<usize>| groups.iter().map(|g| group_floats(g, layer)).max().unwrap_or(0);
         let pyramid = self.buffer("pyramid", largest(None), STORAGE);
-        let row_sums = groups
-            .iter()
-            .map(|g| jobs[g.clone()].iter().map(|j| self.row_sum_floats(j)).sum::<usize>())
-            .max()
-            .unwrap_or(0);
+        let row_sums = match resample {
+            Some(_) => groups
+                .iter()
+                .map(|g| jobs[g.clone()].iter().map(|j| self.row_sum_floats(j)).sum::<usize>())
+                .max()
+                .unwrap_or(0),
+            None => 0,
+        };
         let rows = self.buffer("pnet_rows", row_sums, STORAGE);
         let ping = self.buffer(
             "pnet_ping",
@@ -432,13 +549,17 @@ impl GpuPass<'_> {
 
         for group in groups {
             let parts = level_parts(&levels[group.clone()]);
-            self.record_resize(
-                &mut plan,
-                &jobs[group.clone()],
-                &parts,
-                &offsets[group.clone()],
-                [&normalized, &rows, &pyramid, &taps],
-            );
+            match (&resample, host_level) {
+                (Some((normalized, taps, offsets)), _) => self.record_resize(
+                    &mut plan,
+                    &jobs[group.clone()],
+                    &parts,
+                    &offsets[group.clone()],
+                    [normalized, &rows, &pyramid, taps],
+                ),
+                (None, Some(level)) => ctx.queue.write_buffer(&pyramid.buffer, 0, bytemuck::cast_slice(level)),
+                (None, None) => {}
+            }
             let maps = self
                 .gpu
                 .pnet
@@ -496,8 +617,17 @@ impl GpuPass<'_> {
     }
 
     /// Crops every image's `boxes` to `size`² on the GPU and runs `net` on them in chunks that fit the device's
-    /// limits; returns per image the heads rows (`width` floats each, the last one the face probability).
-    fn run_crops(&mut self, boxes: &[Vec<CropBox>], size: usize, net: Net, width: usize) -> Result<Vec<Vec<f32>>> {
+    /// limits; returns per image the heads rows (`width` floats each, the last one the face probability). With
+    /// `host`, the crops are cut from that image on the host instead (an image too large to upload whole) and
+    /// each chunk is its own submission.
+    pub(super) fn run_crops(
+        &mut self,
+        boxes: &[Vec<CropBox>],
+        size: usize,
+        net: Net,
+        width: usize,
+        host: Option<Plane<'_, u8>>,
+    ) -> Result<Vec<Vec<f32>>> {
         let flat: Vec<CropBox> = boxes.iter().flatten().copied().collect();
         let owners: Vec<usize> = boxes
             .iter()
@@ -535,9 +665,25 @@ impl GpuPass<'_> {
         let results = self.buffer(names[4], n * width, STORAGE);
 
         let mut plan = Plan::with_arenas([names[6], names[7]]);
+        let mut host_crops = Vec::new();
         for first in (0..n).step_by(chunk) {
             let m = chunk.min(n - first);
-            self.record_crops(&mut plan, &owners, first, m, size, [&normalized, &box_view, &crops]);
+            match host {
+                Some(image) => {
+                    if first > 0 {
+                        // The crops buffer is refilled for this chunk: the previous chunk's work goes first.
+                        let done = std::mem::replace(&mut plan, Plan::with_arenas([names[6], names[7]]));
+                        done.submit(&gpu.ctx, &gpu.kernels, &mut self.pool)?;
+                    }
+                    host_crops.clear();
+                    host_crops.resize(m * one[0].floats(), 0.0f32);
+                    crate::cpu::crop::crop_and_resize(image, &flat[first..first + m], size, &mut host_crops);
+                    gpu.ctx
+                        .queue
+                        .write_buffer(&crops.buffer, 0, bytemuck::cast_slice(&host_crops));
+                }
+                None => self.record_crops(&mut plan, &owners, first, m, size, [&normalized, &box_view, &crops]),
+            }
             let input = [Part { count: m, ..one[0] }];
             net.record(&mut plan, &input, &crops, [&ping, &pong], &results, first * width);
         }
@@ -566,8 +712,33 @@ impl GpuPass<'_> {
     }
 }
 
+/// R-Net's heads rows (per image) as verdicts, appended to `out[image]`.
+pub(super) fn refinements(rows: &[Vec<f32>], out: &mut [Vec<Refinement>]) {
+    for (out, rows) in out.iter_mut().zip(rows) {
+        out.extend(rows.chunks_exact(RNET_HEADS).map(|o| Refinement {
+            score: o[5],
+            reg: [o[0], o[1], o[2], o[3]],
+        }));
+    }
+}
+
+/// O-Net's heads rows (per image) as verdicts, appended to `out[image]`.
+pub(super) fn landmarkings(rows: &[Vec<f32>], out: &mut [Vec<Landmarking>]) {
+    for (out, rows) in out.iter_mut().zip(rows) {
+        out.extend(rows.chunks_exact(ONET_HEADS).map(|o| {
+            let mut landmarks = [0.0; 10];
+            landmarks.copy_from_slice(&o[4..14]);
+            Landmarking {
+                score: o[15],
+                reg: [o[0], o[1], o[2], o[3]],
+                landmarks,
+            }
+        }));
+    }
+}
+
 #[derive(Clone, Copy)]
-enum Net {
+pub(super) enum Net {
     R,
     O,
 }
@@ -608,32 +779,14 @@ impl Pass for GpuPass<'_> {
         let jobs: Vec<LevelJob> = levels
             .iter()
             .enumerate()
-            .flat_map(|(image, levels)| levels.iter().map(move |&level| LevelJob { image, level }))
+            .flat_map(|(image, levels)| levels.iter().map(move |&level| LevelJob::whole(image, level)))
             .collect();
-        let cells: usize = jobs
-            .iter()
-            .map(|j| j.level.pnet_map_size().0 * j.level.pnet_map_size().1)
-            .sum();
-        let mut slots = cells.min(CANDIDATE_SLOTS);
-        let (mut count, mut words) = self.scoped(|pass| pass.run_pnet(&jobs, threshold, slots))?;
-        if count > slots {
-            // More cells passed than were reserved: run the stage again with room for all of them.
-            slots = count;
-            (count, words) = self.scoped(|pass| pass.run_pnet(&jobs, threshold, slots))?;
-        }
-        let mut records: Vec<&[u32]> = words
-            .get(1..1 + count * RECORD)
-            .unwrap_or(&[])
-            .chunks_exact(RECORD)
-            .collect();
-        // The GPU appends in any order; job (image, then level), then row-major cells, is the order the
-        // pipeline's tie rule needs.
-        records.sort_unstable_by_key(|r| (r[0], r[1], r[2]));
+        let records = self.select_cells(&jobs, threshold, None)?;
         let mut slot_of_job = Vec::with_capacity(jobs.len());
         for (image, levels) in levels.iter().enumerate() {
             slot_of_job.extend((0..levels.len()).map(|level| (image, level)));
         }
-        for r in records {
+        for r in &records {
             if let Some(&(image, level)) = slot_of_job.get(r[0] as usize) {
                 out[image][level].push(Proposal {
                     row: r[1],
@@ -647,29 +800,14 @@ impl Pass for GpuPass<'_> {
     }
 
     fn refine(&mut self, boxes: &[Vec<CropBox>], out: &mut [Vec<Refinement>]) -> Result<()> {
-        let rows = self.scoped(|pass| pass.run_crops(boxes, 24, Net::R, RNET_HEADS))?;
-        for (out, rows) in out.iter_mut().zip(&rows) {
-            out.extend(rows.chunks_exact(RNET_HEADS).map(|o| Refinement {
-                score: o[5],
-                reg: [o[0], o[1], o[2], o[3]],
-            }));
-        }
+        let rows = self.run_crops_scoped(boxes, 24, Net::R, RNET_HEADS, None)?;
+        refinements(&rows, out);
         Ok(())
     }
 
     fn landmark(&mut self, boxes: &[Vec<CropBox>], out: &mut [Vec<Landmarking>]) -> Result<()> {
-        let rows = self.scoped(|pass| pass.run_crops(boxes, 48, Net::O, ONET_HEADS))?;
-        for (out, rows) in out.iter_mut().zip(&rows) {
-            out.extend(rows.chunks_exact(ONET_HEADS).map(|o| {
-                let mut landmarks = [0.0; 10];
-                landmarks.copy_from_slice(&o[4..14]);
-                Landmarking {
-                    score: o[15],
-                    reg: [o[0], o[1], o[2], o[3]],
-                    landmarks,
-                }
-            }));
-        }
+        let rows = self.run_crops_scoped(boxes, 48, Net::O, ONET_HEADS, None)?;
+        landmarkings(&rows, out);
         Ok(())
     }
 
@@ -682,7 +820,7 @@ impl Pass for GpuPass<'_> {
 #[cfg(test)]
 impl GpuPass<'_> {
     pub(super) fn pyramid_of_first_image(&mut self, levels: &[PyramidLevel]) -> Result<Vec<f32>> {
-        let jobs: Vec<LevelJob> = levels.iter().map(|&level| LevelJob { image: 0, level }).collect();
+        let jobs: Vec<LevelJob> = levels.iter().map(|&level| LevelJob::whole(0, level)).collect();
         let mut plan = Plan::default();
         let normalized = self.record_normalize(&mut plan);
         let (taps, offsets) = self.upload_taps(&jobs);

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::boxes::{calibrate, landmarks_to_image, pnet_box, square, Candidate};
 use super::crops::CropBox;
 use super::nms::{fast_nms, sort_desc, Overlap};
-use super::pyramid::pyramid_levels_into;
+use super::pyramid::{pyramid_levels_into, PyramidLevel};
 use super::work::{pnet_multiply_adds, ONET_MULTIPLY_ADDS, RNET_MULTIPLY_ADDS};
 use super::workspace::{first_n, reset, Workspace};
 use crate::backend::{Backend, ImageView, Pass};
@@ -34,25 +34,28 @@ pub(crate) fn detect(
         return Ok(t);
     }
     let start = Instant::now();
+    // The levels leave the workspace for the call, so that the backend can read them while the stages write it.
+    let levels = std::mem::take(&mut ws.levels);
     let mut on_pass = |pass: &mut dyn Pass| {
         t.upload = start.elapsed();
-        stages(pass, images, options, ws, &mut t)
+        stages(pass, images, &levels[..images.len()], options, ws, &mut t)
     };
-    backend.run(images, &mut on_pass)?;
-    Ok(t)
+    let result = backend.run(images, &levels[..images.len()], &mut on_pass);
+    ws.levels = levels;
+    result.map(|()| t)
 }
 
 /// The three stages on a prepared pass.
 fn stages(
     pass: &mut dyn Pass,
     images: &[ImageView<'_>],
+    levels: &[Vec<PyramidLevel>],
     options: &DetectorOptions,
     ws: &mut Workspace,
     t: &mut StageTimings,
 ) -> Result<()> {
     let n = images.len();
     let Workspace {
-        levels,
         proposals,
         boxes,
         crops,
@@ -60,8 +63,8 @@ fn stages(
         landmarked,
         level_boxes,
         nms,
+        ..
     } = ws;
-    let levels = &levels[..n];
     let count = |boxes: &[Vec<Candidate>]| boxes[..n].iter().map(Vec::len).sum::<usize>();
 
     // Stage 1: P-Net on every level; per level sort, NMS 0.5; then across levels sort, NMS 0.7, square.
