@@ -176,7 +176,10 @@ impl DetectorBuilder {
             }
         };
         let (device, adapter, backend): (Device, Option<String>, Box<dyn Backend>) = match gpu {
-            Some(gpu) => (Device::Gpu, Some(gpu.description().to_string()), Box::new(gpu)),
+            Some(mut gpu) => {
+                gpu.first_scale = crate::pipeline::pyramid::CELL / self.options.min_face_size;
+                (Device::Gpu, Some(gpu.description().to_string()), Box::new(gpu))
+            }
             None => (Device::Cpu, None, Box::new(CpuBackend::new(CpuNets::new(&weights)))),
         };
         Ok(Detector {

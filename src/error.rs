@@ -95,12 +95,24 @@ pub enum Error {
         found: usize,
     },
 
-    /// The image is too large to process (its pixel count overflows the internal sizes).
+    /// A value handed to the low-level network API is NaN or infinite (8-bit images can't hold such values; float
+    /// inputs are checked).
+    #[error("{what}: value {index} is {value}, not a finite number")]
+    NonFiniteInput {
+        /// Which input.
+        what: &'static str,
+        /// Index of the first such value.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
+
     /// A face cannot be aligned: no keypoints, keypoints that are not finite or all in one place, or a crop
     /// size of 0.
     #[error("cannot align the face: {0}")]
     Alignment(String),
 
+    /// The image is too large to process: over `max_pixels`, or beyond what the device can take.
     #[error("image of {width}x{height} pixels is too large: {reason}")]
     ImageTooLarge {
         /// Width in pixels.

@@ -21,7 +21,9 @@ fn an_8000_by_6000_image_finds_the_cpu_faces_on_the_gpu() {
     let Some(data) = common::shared_data_or_skip("an_8000_by_6000_image_finds_the_cpu_faces_on_the_gpu") else {
         return;
     };
-    let Some(gpu) = common::gpu_detector_or_skip() else { return };
+    let Some(gpu) = common::gpu_detector_or_skip() else {
+        return;
+    };
     let mut canvas = RgbImage::from_pixel(8000, 6000, image::Rgb([110, 110, 110]));
     let pastes = [
         ("tom_hanks.png", 1, 200, 300),
@@ -54,7 +56,10 @@ fn an_8000_by_6000_image_finds_the_cpu_faces_on_the_gpu() {
         timings.rnet_inputs,
         expected.len()
     );
-    assert!(expected.len() >= 10, "the pasted faces must be found for the test to mean something");
+    assert!(
+        expected.len() >= 10,
+        "the pasted faces must be found for the test to mean something"
+    );
     assert_eq!(got.len(), expected.len());
     let mut worst = 0.0f32;
     for (g, e) in got.iter().zip(&expected) {

@@ -101,3 +101,33 @@ fn wrong_input_sizes_are_errors() {
     assert!(nets.onet(&[0.0; 48 * 48 * 3 + 1]).is_err());
     assert!(nets.rnet(&[]).unwrap().is_empty());
 }
+
+#[test]
+fn nan_and_infinite_inputs_are_refused_with_their_position() {
+    let nets = nets();
+    let mut pnet_input = vec![0.1f32; 12 * 12 * 3];
+    pnet_input[7] = f32::NAN;
+    match nets.pnet(&pnet_input, 12, 12) {
+        Err(mtcnn_wgpu::Error::NonFiniteInput { what, index, value }) => {
+            assert_eq!((what, index), ("pnet input", 7));
+            assert!(value.is_nan());
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut crops = vec![0.0f32; 2 * 24 * 24 * 3];
+    crops[24 * 24 * 3 + 5] = f32::INFINITY;
+    let err = nets.rnet(&crops).unwrap_err();
+    assert!(
+        matches!(err, mtcnn_wgpu::Error::NonFiniteInput { index, .. } if index == 24 * 24 * 3 + 5),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not a finite number"), "{err}");
+    let mut crops = vec![0.0f32; 48 * 48 * 3];
+    crops[0] = f32::NEG_INFINITY;
+    assert!(matches!(
+        nets.onet(&crops),
+        Err(mtcnn_wgpu::Error::NonFiniteInput { index: 0, .. })
+    ));
+    // Finite inputs still run.
+    assert_eq!(nets.rnet(&vec![0.5f32; 24 * 24 * 3]).unwrap().len(), 1);
+}

@@ -8,13 +8,29 @@ use std::sync::Arc;
 use common::shared_data_or_skip;
 use mtcnn_wgpu::{Detector, Device, Face};
 
-fn images() -> Vec<image::RgbImage> {
+/// The astronaut, three golden images and a crop; with `all_golden`, every golden image instead of three.
+fn images_with(all_golden: bool) -> Vec<image::RgbImage> {
     let astronaut = image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png"))
         .unwrap()
         .to_rgb8();
     let mut images = vec![astronaut.clone()];
     if let Some(data) = shared_data_or_skip("threads") {
-        for name in ["ivan", "messi5", "test1"] {
+        let names: Vec<String> = match all_golden {
+            false => ["ivan", "messi5", "test1"].map(String::from).to_vec(),
+            true => {
+                let reference = std::fs::read_dir(data.join("reference")).unwrap();
+                let mut names: Vec<String> = reference
+                    .filter_map(|e| {
+                        let name = e.ok()?.file_name().into_string().ok()?;
+                        Some(name.strip_suffix(".json")?.to_string())
+                    })
+                    .filter(|name| data.join(format!("images/{name}.png")).is_file())
+                    .collect();
+                names.sort();
+                names
+            }
+        };
+        for name in names {
             images.push(image::open(data.join(format!("images/{name}.png"))).unwrap().to_rgb8());
         }
     }
@@ -23,8 +39,8 @@ fn images() -> Vec<image::RgbImage> {
 }
 
 /// `threads` threads, each running every image `runs` times (one by one, then as a batch) on the same detector.
-fn shared_by_threads(detector: Detector, threads: usize, runs: usize) {
-    let images = Arc::new(images());
+fn shared_by_threads(detector: Detector, threads: usize, runs: usize, all_golden: bool) {
+    let images = Arc::new(images_with(all_golden));
     let expected: Arc<Vec<Vec<Face>>> = Arc::new(images.iter().map(|i| detector.detect(i).unwrap()).collect());
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -61,13 +77,24 @@ fn shared_by_threads(detector: Detector, threads: usize, runs: usize) {
 
 #[test]
 fn sixteen_threads_share_one_cpu_detector() {
-    shared_by_threads(Detector::builder().device(Device::Cpu).build().unwrap(), 16, 2);
+    shared_by_threads(Detector::builder().device(Device::Cpu).build().unwrap(), 16, 3, false);
 }
 
 #[test]
-fn four_threads_share_one_gpu_detector() {
+fn sixteen_threads_share_one_gpu_detector() {
     let Some(gpu) = common::gpu_detector_or_skip() else {
         return;
     };
-    shared_by_threads(gpu, 4, 1);
+    shared_by_threads(gpu, 16, 1, false);
+}
+
+/// The full check: 16 threads × 50 runs of every golden image (and as many batches) on each device. Minutes on
+/// the CPU; meant for a real GPU (on lavapipe it takes hours). `cargo test --release --test threads -- --ignored`.
+#[test]
+#[ignore]
+fn sixteen_threads_fifty_runs_of_the_golden_set_on_each_device() {
+    shared_by_threads(Detector::builder().device(Device::Cpu).build().unwrap(), 16, 50, true);
+    if let Some(gpu) = common::gpu_detector_or_skip() {
+        shared_by_threads(gpu, 16, 50, true);
+    }
 }

@@ -115,6 +115,7 @@ impl CpuNets {
     /// P-Net on one `height`×`width` HWC input (`input.len() == height·width·3`).
     pub fn pnet(&self, input: &[f32], height: usize, width: usize) -> Result<PnetMaps> {
         check_len("pnet input", input.len(), height * width * 3)?;
+        check_finite("pnet input", input)?;
         let x = Tensor::from_vec(1, height, width, 3, input.to_vec());
         let mut act = Activations::default();
         let out = self.pnet_forward(&x, &mut act);
@@ -141,6 +142,7 @@ impl CpuNets {
     pub fn rnet(&self, inputs: &[f32]) -> Result<Vec<RnetOutput>> {
         let patch = 24 * 24 * 3;
         check_multiple("rnet input", inputs.len(), patch)?;
+        check_finite("rnet input", inputs)?;
         Ok(inputs
             .par_chunks(patch * CROP_BATCH)
             .flat_map_iter(|batch| {
@@ -161,6 +163,7 @@ impl CpuNets {
     pub fn onet(&self, inputs: &[f32]) -> Result<Vec<OnetOutput>> {
         let patch = 48 * 48 * 3;
         check_multiple("onet input", inputs.len(), patch)?;
+        check_finite("onet input", inputs)?;
         Ok(inputs
             .par_chunks(patch * CROP_BATCH)
             .flat_map_iter(|batch| {
@@ -194,6 +197,18 @@ pub(crate) fn onet_output(o: &[f32]) -> OnetOutput {
         face_prob: face_probability(o[14], o[15]),
         bbox_reg: [o[0], o[1], o[2], o[3]],
         landmarks,
+    }
+}
+
+/// NaN or infinity would flow through every layer into the scores and boxes: refused up front.
+fn check_finite(what: &'static str, values: &[f32]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(Error::NonFiniteInput {
+            what,
+            index,
+            value: values[index],
+        }),
     }
 }
 

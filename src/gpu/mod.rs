@@ -53,6 +53,9 @@ pub(crate) struct GpuBackend {
     pub(crate) chunk_cap: usize,
     /// Floats one binding may hold at most, below the adapter's limit (tests lower it to force level groups).
     pub(crate) binding_cap: usize,
+    /// The scale of an image's largest pyramid level, `12 / min_face_size` (the detector sets it): batching keeps
+    /// an image whose largest level may not fit a binding apart.
+    pub(crate) first_scale: f64,
 }
 
 impl GpuBackend {
@@ -74,6 +77,7 @@ impl GpuBackend {
             pool: Mutex::default(),
             chunk_cap: MAX_CHUNK,
             binding_cap: usize::MAX,
+            first_scale: crate::pipeline::pyramid::CELL / 20.0,
         })
     }
 

@@ -91,15 +91,18 @@ impl GpuBackend {
     /// binding and within `BATCH_FLOATS`, so that a large batch is split rather than exhausting the device.
     pub(crate) fn images_per_pass(&self, images: &[ImageView<'_>]) -> usize {
         let limit = self.max_binding_floats().min(super::BATCH_FLOATS);
-        // An image that may need tiles (its float copy, or a level as large as the image, over a binding) goes
-        // alone: the pass over it decides from its levels.
+        // An image that may need tiles (its float copy, or its largest level, over a binding) goes alone: the
+        // pass over it decides from its levels.
         let alone = |i: &ImageView<'_>| {
+            let (width, height) = (i.width as usize, i.height as usize);
+            let scaled = |n: usize| (n as f64 * self.first_scale.min(1.0)) as usize + 1;
             let level = PyramidLevel {
-                scale: 1.0,
-                height: i.height as usize,
-                width: i.width as usize,
+                scale: self.first_scale,
+                height: scaled(height),
+                width: scaled(width),
             };
-            self.level_floats(i.height as usize, level) > self.max_binding_floats()
+            width * height * 3 > self.max_binding_floats()
+                || self.level_floats(height, level) > self.max_binding_floats()
         };
         if images.first().is_some_and(alone) {
             return 1;
