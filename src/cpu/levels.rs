@@ -25,24 +25,19 @@ pub(crate) struct LevelScratch {
 /// as the first (at 3840×2160, about 150 MB).
 const GROUPS_UP_TO_PIXELS: usize = 1 << 21;
 
-/// Appends to `cells[l]` the output cells of level `l` whose face probability is > `threshold`, row-major.
-/// `slots` holds one scratch per worker thread (at least one).
-pub(crate) fn propose_image(
-    nets: &CpuNets,
-    image: Plane<'_, u8>,
-    levels: &[PyramidLevel],
-    threshold: f32,
-    cells: &mut [Vec<Proposal>],
-    slots: &mut [LevelScratch],
-) {
+/// How many groups of `levels` to run at once with `threads` worker threads.
+pub(crate) fn group_count(levels: &[PyramidLevel], threads: usize) -> usize {
     let largest = levels.first().map_or(0, |l| l.height * l.width);
-    let groups = if largest <= GROUPS_UP_TO_PIXELS { slots.len() } else { 1 };
-    let groups = groups.min(slots.len());
-    propose_levels(nets, image, levels, threshold, cells, &mut slots[..groups]);
+    if largest <= GROUPS_UP_TO_PIXELS {
+        threads
+    } else {
+        1
+    }
 }
 
-/// [`propose_image`] with as many groups of levels at once as there are `slots`.
-fn propose_levels(
+/// Appends to `cells[l]` the output cells of level `l` whose face probability is > `threshold`, row-major,
+/// running as many groups of levels at once as there are `slots` (at least one).
+pub(crate) fn propose_levels(
     nets: &CpuNets,
     image: Plane<'_, u8>,
     levels: &[PyramidLevel],

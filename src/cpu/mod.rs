@@ -24,7 +24,7 @@ use crate::pipeline::crops::CropBox;
 use crate::pipeline::pyramid::PyramidLevel;
 use crate::pipeline::workspace::reset;
 use crop::crop_and_resize;
-use levels::{propose_image, LevelScratch};
+use levels::{group_count, propose_levels, LevelScratch};
 use nets::{onet_output, rnet_output, Activations, CROP_BATCH};
 use tensor::{Plane, Tensor};
 
@@ -153,14 +153,8 @@ impl Pass for CpuPass<'_> {
         }
         for ((&image, levels), out) in self.images.iter().zip(levels).zip(out.iter_mut()) {
             let cells = reset(out, levels.len());
-            propose_image(
-                self.nets,
-                image.into(),
-                levels,
-                threshold,
-                cells,
-                &mut level_groups[..threads],
-            );
+            let slots = &mut level_groups[..group_count(levels, threads)];
+            propose_levels(self.nets, image.into(), levels, threshold, cells, slots);
         }
         Ok(())
     }

@@ -198,7 +198,7 @@ impl GpuPass<'_> {
     }
 
     /// Runs a stage inside error scopes, so that buffer creation and uploads are covered as well as the dispatches.
-    fn scoped<T>(&mut self, stage: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+    pub(super) fn scoped<T>(&mut self, stage: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         let gpu = self.gpu;
         gpu.ctx.scoped(|| stage(self))?
     }
@@ -443,18 +443,6 @@ impl GpuPass<'_> {
             .queue
             .write_buffer(&view.buffer, 0, bytemuck::cast_slice(&packed));
         view
-    }
-
-    /// [`GpuPass::run_crops`] inside error scopes.
-    pub(super) fn run_crops_scoped(
-        &mut self,
-        boxes: &[Vec<CropBox>],
-        size: usize,
-        net: Net,
-        width: usize,
-        host: Option<Plane<'_, u8>>,
-    ) -> Result<Vec<Vec<f32>>> {
-        self.scoped(|pass| pass.run_crops(boxes, size, net, width, host))
     }
 
     /// P-Net on `jobs`: the records (job, row, column, score, four regressions) of the cells above `threshold`, in
@@ -715,6 +703,17 @@ impl GpuPass<'_> {
     }
 }
 
+/// A P-Net candidate record (job, row, column, score, four regressions) as a proposal, its row moved down by
+/// `first_row` (a strip's first output row).
+pub(super) fn proposal(r: &[u32; RECORD], first_row: u32) -> Proposal {
+    Proposal {
+        row: r[1] + first_row,
+        col: r[2],
+        score: f32::from_bits(r[3]),
+        reg: [4, 5, 6, 7].map(|i| f32::from_bits(r[i])),
+    }
+}
+
 /// R-Net's heads rows (per image) as verdicts, appended to `out[image]`.
 pub(super) fn refinements(rows: &[Vec<f32>], out: &mut [Vec<Refinement>]) {
     for (out, rows) in out.iter_mut().zip(rows) {
@@ -791,25 +790,20 @@ impl Pass for GpuPass<'_> {
         }
         for r in &records {
             if let Some(&(image, level)) = slot_of_job.get(r[0] as usize) {
-                out[image][level].push(Proposal {
-                    row: r[1],
-                    col: r[2],
-                    score: f32::from_bits(r[3]),
-                    reg: [4, 5, 6, 7].map(|i| f32::from_bits(r[i])),
-                });
+                out[image][level].push(proposal(r, 0));
             }
         }
         Ok(())
     }
 
     fn refine(&mut self, boxes: &[Vec<CropBox>], out: &mut [Vec<Refinement>]) -> Result<()> {
-        let rows = self.run_crops_scoped(boxes, 24, Net::R, RNET_HEADS, None)?;
+        let rows = self.scoped(|pass| pass.run_crops(boxes, 24, Net::R, RNET_HEADS, None))?;
         refinements(&rows, out);
         Ok(())
     }
 
     fn landmark(&mut self, boxes: &[Vec<CropBox>], out: &mut [Vec<Landmarking>]) -> Result<()> {
-        let rows = self.run_crops_scoped(boxes, 48, Net::O, ONET_HEADS, None)?;
+        let rows = self.scoped(|pass| pass.run_crops(boxes, 48, Net::O, ONET_HEADS, None))?;
         landmarkings(&rows, out);
         Ok(())
     }

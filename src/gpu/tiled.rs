@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::nets::level_parts;
-use super::pass::{landmarkings, refinements, LevelJob, Net, Window};
+use super::pass::{landmarkings, proposal, refinements, LevelJob, Net, Window};
 use super::GpuBackend;
 use crate::backend::{ImageView, Landmarking, Pass, Refinement};
 use crate::cpu::resize::{resize_area_into, ResizeScratch};
@@ -142,7 +142,7 @@ impl<'a> TiledPass<'a> {
     fn crops(&mut self, boxes: &[Vec<CropBox>], size: usize, net: Net, width: usize) -> Result<Vec<Vec<f32>>> {
         let mut pass = self.gpu.start(&[])?;
         let image = self.image.into();
-        let rows = pass.run_crops_scoped(boxes, size, net, width, Some(image))?;
+        let rows = pass.scoped(|pass| pass.run_crops(boxes, size, net, width, Some(image)))?;
         self.add_device_time(pass.take_device_time());
         Ok(rows)
     }
@@ -196,12 +196,7 @@ impl Pass for TiledPass<'_> {
                     }
                 };
                 self.add_device_time(pass.take_device_time());
-                cells.extend(records.iter().map(|r| Proposal {
-                    row: r[1] + strip.first_map_row as u32,
-                    col: r[2],
-                    score: f32::from_bits(r[3]),
-                    reg: [4, 5, 6, 7].map(|i| f32::from_bits(r[i])),
-                }));
+                cells.extend(records.iter().map(|r| proposal(r, strip.first_map_row as u32)));
             }
         }
         Ok(())
