@@ -121,7 +121,7 @@ fn check_layer(gpu: &GpuBackend, layer: Layer, shape: [usize; 4], seed: u64) -> 
     let input = values(n * h * w * c, seed, -2.0, 2.0);
     let expected = cpu_layer(&layer, Tensor::from_vec(n, h, w, c, input.clone()));
     let got = gpu.run_layers(std::slice::from_ref(&layer), &input, shape).unwrap();
-    let d = max_diff(&got, &expected.data);
+    let d = max_diff(&got, &expected.data());
     assert!(d <= TOLERANCE, "{layer:?} on {shape:?}: max |d| = {d}");
     d
 }
@@ -237,7 +237,7 @@ fn resize_kernel_matches_cpu() {
     let image = normalized(&rgb, width, height);
     let expected: Vec<f32> = levels
         .iter()
-        .flat_map(|l| resize_area(&image, l.height, l.width).data)
+        .flat_map(|l| resize_area(&image, l.height, l.width).data().to_vec())
         .collect();
     let d = max_diff(&got, &expected);
     println!("AREA resize: {} levels, max |d| {d:.2e}", levels.len());
@@ -573,7 +573,7 @@ fn profile_layers() {
                 "{name} layer {i}: in {n}x{h}x{w}x{c} -> {}x{}x{} gpu {ms:.1} ms (device {device} ms) cpu {cms:.1} ms",
                 cpu.h, cpu.w, cpu.c
             );
-            assert_eq!(out.len(), cpu.data.len());
+            assert_eq!(out.len(), cpu.data().len());
             (h, w, c) = (cpu.h, cpu.w, cpu.c);
         }
     }

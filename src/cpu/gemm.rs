@@ -7,7 +7,7 @@ use multiversion::multiversion;
 use multiversion::target::target_cfg_f;
 
 /// Columns of `B` per packed panel: two AVX registers, four NEON registers.
-const PANEL: usize = 16;
+pub(crate) const PANEL: usize = 16;
 /// Rows of `A` per tile: 6 × 16 accumulators fill 12 of AVX2's 16 registers.
 const ROWS: usize = 6;
 
@@ -31,6 +31,21 @@ impl PackedMatrix {
             }
         }
         PackedMatrix { k, n, panels }
+    }
+
+    /// Rows of the matrix.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Columns of the matrix.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The panels of 16 columns, each `k` rows.
+    pub fn panels(&self) -> impl Iterator<Item = &[[f32; PANEL]]> {
+        self.panels.as_chunks::<PANEL>().0.chunks_exact(self.k.max(1))
     }
 }
 
@@ -162,7 +177,7 @@ fn accumulate<const R: usize, const FUSED: bool>(
 /// Writes `R` rows of one panel's accumulators (`width` valid columns, from column `first`) through the epilogue
 /// into `c`, whose rows are `n` apart.
 #[inline(always)]
-fn store<const R: usize>(
+pub(crate) fn store<const R: usize>(
     acc: &[[f32; PANEL]; R],
     c: &mut [f32],
     n: usize,

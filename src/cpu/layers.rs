@@ -3,21 +3,14 @@
 
 use rayon::prelude::*;
 
+use super::direct_conv::{conv_row, RowShape};
 use super::gemm::{matmul, Epilogue, PackedMatrix};
 use super::tensor::Tensor;
 use crate::netdef::{pool_geometry, Padding, Weighted};
 
-/// Output pixels per im2col block: big enough for an efficient GEMM, small enough to stay in cache and to give
-/// rayon work to spread.
-const BLOCK_PIXELS: usize = 256;
-/// The longest im2col row of the three networks (O-Net's 3×3×64 conv); the scratch is reserved for it up front.
-const MAX_PATCH: usize = 3 * 3 * 64;
-
-thread_local! {
-    /// im2col scratch, one per rayon worker, reserved once for the largest block and reused across blocks, layers
-    /// and calls: no allocation, page faults or clearing in the hot loop.
-    static PATCHES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
+/// Output pixels per parallel task (at least): enough work to pay for the task, and many tasks for rayon to
+/// spread.
+const TASK_PIXELS: usize = 256;
 
 /// A layer's weights packed for [`matmul`], with its bias and optional PReLU.
 #[derive(Clone, Debug)]
@@ -54,7 +47,7 @@ impl PackedWeights {
 pub(crate) struct Conv {
     kh: usize,
     kw: usize,
-    /// The HWIO kernel is already the `[kh·kw·cin, cout]` matrix that multiplies im2col rows.
+    /// The HWIO kernel is already the `[kh·kw·cin, cout]` matrix, rows in (ky, kx, c) order.
     w: PackedWeights,
 }
 
@@ -67,64 +60,40 @@ impl Conv {
         }
     }
 
-    /// Writes the convolution of `x` into `out`, reshaped to fit, in blocks of output pixels across threads.
+    /// Writes the convolution of `x` into `out`, reshaped to fit, output rows spread across threads.
     pub fn forward(&self, x: &Tensor, out: &mut Tensor) {
         debug_assert_eq!(x.c, self.w.cin);
         let (ho, wo) = ((x.h + 1).saturating_sub(self.kh), (x.w + 1).saturating_sub(self.kw));
         let cout = self.w.cout;
         out.reshape(x.n, ho, wo, cout);
-        if out.data.is_empty() {
+        if out.data().is_empty() {
             return;
         }
-        let k = self.kh * self.kw * self.w.cin;
-        out.data
-            .par_chunks_mut(BLOCK_PIXELS * cout)
+        if self.kh == 1 && self.kw == 1 {
+            // A 1×1 convolution is a plain matrix product over the input pixels.
+            let cin = self.w.cin;
+            out.data_mut()
+                .par_chunks_mut(TASK_PIXELS * cout)
+                .zip(x.data().par_chunks(TASK_PIXELS * cin))
+                .for_each(|(dst, a)| matmul(a, &self.w.kernel, dst, self.w.epilogue()));
+            return;
+        }
+        let shape = RowShape {
+            kh: self.kh,
+            kw: self.kw,
+            cin: self.w.cin,
+            in_w: x.w,
+        };
+        let input_rows = self.kh * x.w * x.c;
+        out.data_mut()
+            .par_chunks_mut(wo * cout)
+            .with_min_len(TASK_PIXELS.div_ceil(wo))
             .enumerate()
-            .for_each(|(block, dst)| {
-                let first = block * BLOCK_PIXELS;
-                let pixels = dst.len() / cout;
-                if self.kh == 1 && self.kw == 1 {
-                    // A 1×1 convolution is a plain matrix product over the input pixels.
-                    let a = &x.data[first * k..(first + pixels) * k];
-                    matmul(a, &self.w.kernel, dst, self.w.epilogue());
-                } else {
-                    PATCHES.with_borrow_mut(|patches| {
-                        self.im2col(x, first, pixels, ho, wo, patches);
-                        matmul(patches, &self.w.kernel, dst, self.w.epilogue());
-                    });
-                }
+            .for_each(|(row, dst)| {
+                let (img, y) = (row / ho, row % ho);
+                let input = &x.data()[(img * x.h + y) * x.w * x.c..][..input_rows];
+                conv_row(input, shape, &self.w.kernel, dst, self.w.epilogue());
             });
-    }
-
-    /// The patches of the `pixels` output pixels from flat output index `first` (pixels run over images, rows,
-    /// columns), one row each, in (ky, kx, c) order to match the HWIO kernel.
-    fn im2col(&self, x: &Tensor, first: usize, pixels: usize, ho: usize, wo: usize, patches: &mut Vec<f32>) {
-        let k = self.kh * self.kw * self.w.cin;
-        let span = self.kw * self.w.cin;
-        if patches.capacity() < BLOCK_PIXELS * MAX_PATCH {
-            patches.reserve_exact(BLOCK_PIXELS * MAX_PATCH - patches.len());
-        }
-        // Every element is written below, so a reused buffer needs no clearing.
-        patches.resize(pixels * k, 0.0);
-        // Walk the output pixels in order, stepping (image, row, column) rather than dividing for each pixel.
-        let (mut img, mut y, mut ox) = (first / (ho * wo), first / wo % ho, first % wo);
-        for dst in patches.chunks_exact_mut(k) {
-            let top_left = (img * x.h + y) * x.w + ox;
-            for (ky, dst) in dst.chunks_exact_mut(span).enumerate() {
-                let src = (top_left + ky * x.w) * self.w.cin;
-                // An inlined element loop: spans are 9 to 192 floats, too short for a memcpy call to pay.
-                for (d, s) in dst.iter_mut().zip(&x.data[src..src + span]) {
-                    *d = *s;
-                }
-            }
-            ox += 1;
-            if ox == wo {
-                (ox, y) = (0, y + 1);
-                if y == ho {
-                    (y, img) = (0, img + 1);
-                }
-            }
-        }
     }
 }
 
@@ -139,10 +108,10 @@ impl Dense {
 
     /// `x` holds `n` rows of `cin` values (any shape, flattened); `out` becomes `n` rows of `cout`, n×1×1×cout.
     pub fn forward(&self, x: &Tensor, out: &mut Tensor) {
-        let n = x.data.len() / self.0.cin;
+        let n = x.data().len() / self.0.cin;
         out.reshape(n, 1, 1, self.0.cout);
         if n > 0 {
-            matmul(&x.data, &self.0.kernel, &mut out.data, self.0.epilogue());
+            matmul(&x.data(), &self.0.kernel, out.data_mut(), self.0.epilogue());
         }
     }
 }
@@ -153,11 +122,11 @@ pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding,
     let (oh, pad_y) = geometry(x.h);
     let (ow, pad_x) = geometry(x.w);
     out.reshape(x.n, oh, ow, x.c);
-    if out.data.is_empty() {
+    if out.data().is_empty() {
         return;
     }
     let c = x.c;
-    out.data.par_chunks_mut(ow * c).enumerate().for_each(|(row, dst)| {
+    out.data_mut().par_chunks_mut(ow * c).enumerate().for_each(|(row, dst)| {
         let (img, oy) = (row / oh, row % oh);
         let y0 = (oy * stride).saturating_sub(pad_y);
         let y1 = (oy * stride + size - pad_y).min(x.h);
@@ -168,7 +137,7 @@ pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding,
             cell.fill(f32::NEG_INFINITY);
             for iy in y0..y1 {
                 for ix in x0..x1 {
-                    let src = &x.data[((img * x.h + iy) * x.w + ix) * c..][..c];
+                    let src = &x.data()[((img * x.h + iy) * x.w + ix) * c..][..c];
                     for (m, &v) in cell.iter_mut().zip(src) {
                         *m = m.max(v);
                     }
@@ -199,13 +168,13 @@ mod tests {
         let mut y = Tensor::default();
         max_pool(&x, 2, 2, Padding::Same, &mut y);
         assert_eq!((y.h, y.w), (2, 2));
-        assert_eq!(y.data, [-5.0, -4.0, -2.0, -1.0]);
+        assert_eq!(y.data(), [-5.0, -4.0, -2.0, -1.0]);
         // 3×3 window, stride 2 on 22 → 11 outputs, padding total 1 split 0 before, 1 after.
         let x = Tensor::from_vec(1, 1, 22, 1, (0..22).map(|v| -(v as f32)).collect());
         max_pool(&x, 3, 2, Padding::Same, &mut y);
         assert_eq!(y.w, 11);
-        assert_eq!(y.data[0], 0.0);
-        assert_eq!(y.data[10], -20.0);
+        assert_eq!(y.data()[0], 0.0);
+        assert_eq!(y.data()[10], -20.0);
     }
 
     #[test]
@@ -238,13 +207,13 @@ mod tests {
             for ky in 0..3 {
                 for kx in 0..3 {
                     for c in 0..cin {
-                        let xv = x.data[((n * h + oy + ky) * w + ox + kx) * cin + c];
+                        let xv = x.data()[((n * h + oy + ky) * w + ox + kx) * cin + c];
                         acc += f64::from(xv) * f64::from(kernel[((ky * 3 + kx) * cin + c) * cout + o]);
                     }
                 }
             }
             let expected = if acc > 0.0 { acc } else { 0.25 * acc };
-            let got = y.data[((n * 5 + oy) * 7 + ox) * cout + o];
+            let got = y.data()[((n * 5 + oy) * 7 + ox) * cout + o];
             assert!((f64::from(got) - expected).abs() < 1e-5, "{got} vs {expected}");
         }
     }

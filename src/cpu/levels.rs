@@ -84,7 +84,7 @@ fn propose_level(
 ) {
     resize_area_into(image, level.height, level.width, &mut slot.resize, &mut slot.level);
     let maps = nets.pnet_forward(&slot.level, &mut slot.activations);
-    for (i, cell) in maps.data.chunks_exact(PNET_HEADS).enumerate() {
+    for (i, cell) in maps.data().chunks_exact(PNET_HEADS).enumerate() {
         let score = face_probability(cell[4], cell[5]);
         if score > threshold {
             cells.push(Proposal {

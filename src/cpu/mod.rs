@@ -1,7 +1,8 @@
-//! The pure-Rust CPU backend: im2col + SGEMM convolutions with fused bias and PReLU, rayon across pyramid levels,
+//! The pure-Rust CPU backend: direct convolutions on GEMM register tiles with fused bias and PReLU, rayon across pyramid levels,
 //! blocks of output rows and batches of crops.
 
 pub(crate) mod crop;
+mod direct_conv;
 mod gemm;
 pub(crate) mod layers;
 mod levels;
@@ -133,9 +134,9 @@ impl CpuPass<'_> {
                 .for_each(|((group, boxes), out)| {
                     for (boxes, out) in boxes.chunks(CROP_BATCH).zip(out.chunks_mut(CROP_BATCH)) {
                         group.input.reshape(boxes.len(), size, size, 3);
-                        crop_and_resize(image, boxes, size, &mut group.input.data);
+                        crop_and_resize(image, boxes, size, group.input.data_mut());
                         let rows = forward(nets, &group.input, &mut group.activations);
-                        for (o, row) in out.iter_mut().zip(rows.data.chunks_exact(heads)) {
+                        for (o, row) in out.iter_mut().zip(rows.data().chunks_exact(heads)) {
                             *o = verdict(row);
                         }
                     }

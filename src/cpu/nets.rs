@@ -126,7 +126,7 @@ impl CpuNets {
             face_prob: Vec::with_capacity(cells),
             bbox_reg: Vec::with_capacity(cells * 4),
         };
-        for cell in out.data.chunks_exact(PNET_HEADS) {
+        for cell in out.data().chunks_exact(PNET_HEADS) {
             maps.bbox_reg.extend_from_slice(&cell[..4]);
             maps.face_prob.push(face_probability(cell[4], cell[5]));
         }
@@ -148,7 +148,7 @@ impl CpuNets {
             .flat_map_iter(|batch| {
                 let x = Tensor::from_vec(batch.len() / patch, 24, 24, 3, batch.to_vec());
                 let mut act = Activations::default();
-                let rows = &self.rnet_forward(&x, &mut act).data;
+                let rows = &self.rnet_forward(&x, &mut act).data();
                 rows.chunks_exact(RNET_HEADS).map(rnet_output).collect::<Vec<_>>()
             })
             .collect())
@@ -169,7 +169,7 @@ impl CpuNets {
             .flat_map_iter(|batch| {
                 let x = Tensor::from_vec(batch.len() / patch, 48, 48, 3, batch.to_vec());
                 let mut act = Activations::default();
-                let rows = &self.onet_forward(&x, &mut act).data;
+                let rows = &self.onet_forward(&x, &mut act).data();
                 rows.chunks_exact(ONET_HEADS).map(onet_output).collect::<Vec<_>>()
             })
             .collect())

@@ -1,27 +1,50 @@
 //! A plain NHWC float32 tensor: what the CPU kernels pass between layers.
 
 /// `n` images of `h`×`w` pixels with `c` channels, channels innermost.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// The storage only grows: a smaller shape keeps the values past its end, so that a tensor that alternates
+/// between shapes (the layers' ping-pong activations) never refills memory it already had.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Tensor {
     pub n: usize,
     pub h: usize,
     pub w: usize,
     pub c: usize,
-    pub data: Vec<f32>,
+    storage: Vec<f32>,
 }
 
 impl Tensor {
     /// Wraps `data`, which must hold `n·h·w·c` values.
     pub fn from_vec(n: usize, h: usize, w: usize, c: usize, data: Vec<f32>) -> Self {
         debug_assert_eq!(data.len(), n * h * w * c);
-        Tensor { n, h, w, c, data }
+        Tensor {
+            n,
+            h,
+            w,
+            c,
+            storage: data,
+        }
     }
 
     /// Gives the tensor a new shape, keeping its allocation: the values are whatever was there before, so the
     /// caller writes every element.
     pub fn reshape(&mut self, n: usize, h: usize, w: usize, c: usize) {
         (self.n, self.h, self.w, self.c) = (n, h, w, c);
-        self.data.resize(n * h * w * c, 0.0);
+        let len = n * h * w * c;
+        if self.storage.len() < len {
+            self.storage.resize(len, 0.0);
+        }
+    }
+
+    /// The `n·h·w·c` values.
+    pub fn data(&self) -> &[f32] {
+        &self.storage[..self.n * self.h * self.w * self.c]
+    }
+
+    /// The `n·h·w·c` values, to write.
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        let len = self.n * self.h * self.w * self.c;
+        &mut self.storage[..len]
     }
 }
 
@@ -65,7 +88,7 @@ impl Tensor {
             h: self.h,
             w: self.w,
             c: self.c,
-            data: &self.data[..self.h * self.w * self.c],
+            data: &self.data()[..self.h * self.w * self.c],
         }
     }
 }

@@ -190,7 +190,7 @@ impl Pass for TiledPass<'_> {
                     Some(resampled) => {
                         let first_row = strip.first_map_row * 2;
                         let row_floats = level.width * 3;
-                        let rows = &resampled.data[first_row * row_floats..][..strip.job.level.height * row_floats];
+                        let rows = &resampled.data()[first_row * row_floats..][..strip.job.level.height * row_floats];
                         pass = self.gpu.start(&[])?;
                         pass.select_cells(&[strip.job], threshold, Some(rows))?
                     }
