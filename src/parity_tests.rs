@@ -121,7 +121,7 @@ fn check_layer(gpu: &GpuBackend, layer: Layer, shape: [usize; 4], seed: u64) -> 
     let input = values(n * h * w * c, seed, -2.0, 2.0);
     let expected = cpu_layer(&layer, Tensor::from_vec(n, h, w, c, input.clone()));
     let got = gpu.run_layers(std::slice::from_ref(&layer), &input, shape).unwrap();
-    let d = max_diff(&got, &expected.data());
+    let d = max_diff(&got, expected.data());
     assert!(d <= TOLERANCE, "{layer:?} on {shape:?}: max |d| = {d}");
     d
 }

@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use super::direct_conv::{conv_row, RowShape};
 use super::gemm::{matmul, Epilogue, PackedMatrix};
 use super::tensor::Tensor;
+use super::winograd::{Winograd, MAX_CIN};
 use crate::netdef::{pool_geometry, Padding, Weighted};
 
 /// Output pixels per parallel task (at least): enough work to pay for the task, and many tasks for rayon to
@@ -47,41 +48,57 @@ impl PackedWeights {
 pub(crate) struct Conv {
     kh: usize,
     kw: usize,
-    /// The HWIO kernel is already the `[kh·kw·cin, cout]` matrix, rows in (ky, kx, c) order.
-    w: PackedWeights,
+    kernel: ConvKernel,
 }
+
+/// How a convolution computes: 3×3 kernels with enough input channels by Winograd F(2×2, 3×3), which needs 2.25×
+/// fewer multiply-adds; the others (the 3-channel first layers, 2×2 and 1×1 kernels) directly.
+#[derive(Clone, Debug)]
+enum ConvKernel {
+    /// The HWIO kernel is already the `[kh·kw·cin, cout]` matrix, rows in (ky, kx, c) order.
+    Direct(PackedWeights),
+    Winograd(Winograd),
+}
+
+/// Input channels from which a 3×3 convolution runs by Winograd: below, the 16 small products per tile cost more
+/// than the multiply-adds they save (measured: P-Net's 10-channel layer is faster directly).
+const WINOGRAD_MIN_CIN: usize = 16;
 
 impl Conv {
     pub fn new(kh: usize, kw: usize, w: &Weighted) -> Self {
-        Conv {
-            kh,
-            kw,
-            w: PackedWeights::new(w, kh * kw),
-        }
+        let kernel = if kh == 3 && kw == 3 && (WINOGRAD_MIN_CIN..=MAX_CIN).contains(&w.cin) {
+            ConvKernel::Winograd(Winograd::new(w))
+        } else {
+            ConvKernel::Direct(PackedWeights::new(w, kh * kw))
+        };
+        Conv { kh, kw, kernel }
     }
 
     /// Writes the convolution of `x` into `out`, reshaped to fit, output rows spread across threads.
     pub fn forward(&self, x: &Tensor, out: &mut Tensor) {
-        debug_assert_eq!(x.c, self.w.cin);
+        let w = match &self.kernel {
+            ConvKernel::Winograd(winograd) => return winograd.forward(x, out),
+            ConvKernel::Direct(w) => w,
+        };
+        debug_assert_eq!(x.c, w.cin);
         let (ho, wo) = ((x.h + 1).saturating_sub(self.kh), (x.w + 1).saturating_sub(self.kw));
-        let cout = self.w.cout;
+        let cout = w.cout;
         out.reshape(x.n, ho, wo, cout);
         if out.data().is_empty() {
             return;
         }
         if self.kh == 1 && self.kw == 1 {
             // A 1×1 convolution is a plain matrix product over the input pixels.
-            let cin = self.w.cin;
             out.data_mut()
                 .par_chunks_mut(TASK_PIXELS * cout)
-                .zip(x.data().par_chunks(TASK_PIXELS * cin))
-                .for_each(|(dst, a)| matmul(a, &self.w.kernel, dst, self.w.epilogue()));
+                .zip(x.data().par_chunks(TASK_PIXELS * w.cin))
+                .for_each(|(dst, a)| matmul(a, &w.kernel, dst, w.epilogue()));
             return;
         }
         let shape = RowShape {
             kh: self.kh,
             kw: self.kw,
-            cin: self.w.cin,
+            cin: w.cin,
             in_w: x.w,
         };
         let input_rows = self.kh * x.w * x.c;
@@ -92,7 +109,7 @@ impl Conv {
             .for_each(|(row, dst)| {
                 let (img, y) = (row / ho, row % ho);
                 let input = &x.data()[(img * x.h + y) * x.w * x.c..][..input_rows];
-                conv_row(input, shape, &self.w.kernel, dst, self.w.epilogue());
+                conv_row(input, shape, &w.kernel, dst, w.epilogue());
             });
     }
 }
@@ -111,7 +128,7 @@ impl Dense {
         let n = x.data().len() / self.0.cin;
         out.reshape(n, 1, 1, self.0.cout);
         if n > 0 {
-            matmul(&x.data(), &self.0.kernel, out.data_mut(), self.0.epilogue());
+            matmul(x.data(), &self.0.kernel, out.data_mut(), self.0.epilogue());
         }
     }
 }
@@ -126,25 +143,28 @@ pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding,
         return;
     }
     let c = x.c;
-    out.data_mut().par_chunks_mut(ow * c).enumerate().for_each(|(row, dst)| {
-        let (img, oy) = (row / oh, row % oh);
-        let y0 = (oy * stride).saturating_sub(pad_y);
-        let y1 = (oy * stride + size - pad_y).min(x.h);
-        for ox in 0..ow {
-            let x0 = (ox * stride).saturating_sub(pad_x);
-            let x1 = (ox * stride + size - pad_x).min(x.w);
-            let cell = &mut dst[ox * c..(ox + 1) * c];
-            cell.fill(f32::NEG_INFINITY);
-            for iy in y0..y1 {
-                for ix in x0..x1 {
-                    let src = &x.data()[((img * x.h + iy) * x.w + ix) * c..][..c];
-                    for (m, &v) in cell.iter_mut().zip(src) {
-                        *m = m.max(v);
+    out.data_mut()
+        .par_chunks_mut(ow * c)
+        .enumerate()
+        .for_each(|(row, dst)| {
+            let (img, oy) = (row / oh, row % oh);
+            let y0 = (oy * stride).saturating_sub(pad_y);
+            let y1 = (oy * stride + size - pad_y).min(x.h);
+            for ox in 0..ow {
+                let x0 = (ox * stride).saturating_sub(pad_x);
+                let x1 = (ox * stride + size - pad_x).min(x.w);
+                let cell = &mut dst[ox * c..(ox + 1) * c];
+                cell.fill(f32::NEG_INFINITY);
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let src = &x.data()[((img * x.h + iy) * x.w + ix) * c..][..c];
+                        for (m, &v) in cell.iter_mut().zip(src) {
+                            *m = m.max(v);
+                        }
                     }
                 }
             }
-        }
-    });
+        });
 }
 
 /// TensorFlow's float32 softmax over two logits, `e = exp(z − max z); p = e · (1 / Σe)`, with exp correctly

@@ -91,17 +91,20 @@ pub(crate) fn resize_area_into<S: Sample>(
         });
 
     out.reshape(1, out_h, out_w, c);
-    out.data_mut().par_chunks_mut(out_w * c).enumerate().for_each(|(o, dst)| {
-        dst.fill(0.0);
-        for (i, w) in ty.taps(o) {
-            for (acc, &v) in dst.iter_mut().zip(&rows[i * out_w * c..(i + 1) * out_w * c]) {
-                *acc += v * w;
+    out.data_mut()
+        .par_chunks_mut(out_w * c)
+        .enumerate()
+        .for_each(|(o, dst)| {
+            dst.fill(0.0);
+            for (i, w) in ty.taps(o) {
+                for (acc, &v) in dst.iter_mut().zip(&rows[i * out_w * c..(i + 1) * out_w * c]) {
+                    *acc += v * w;
+                }
             }
-        }
-        for v in dst.iter_mut() {
-            *v *= k;
-        }
-    });
+            for v in dst.iter_mut() {
+                *v *= k;
+            }
+        });
 }
 
 #[cfg(test)]

@@ -1,0 +1,450 @@
+//! 3×3 convolutions by Winograd's minimal filtering F(2×2, 3×3): each 2×2 block of output pixels costs 16
+//! multiply-adds per input and output channel instead of 36. The input's 4×4 patches and the output's 2×2 blocks
+//! pass through fixed transforms of additions only, and the kernel is transformed once at load time, so the work
+//! that remains is 16 matrix products `[tiles, cin] · [cin, cout]` on the GEMM's register tiles.
+//!
+//! The sums run in a different order than the direct convolution's, so the outputs differ by float32 rounding
+//! (relative 1e-6, measured against a float64 direct sum in the tests); the golden results stay within 1e-3 px.
+
+use std::cell::RefCell;
+
+use multiversion::multiversion;
+use multiversion::target::target_cfg_f;
+use rayon::prelude::*;
+
+use super::direct_conv::kernel_row;
+use super::gemm::{Epilogue, PackedMatrix, PANEL};
+use super::tensor::Tensor;
+use crate::netdef::Weighted;
+
+/// Positions in a transformed 4×4 tile.
+const POSITIONS: usize = 16;
+/// Tiles per register tile of the products (4, as the direct convolution's pixels, for the same reason).
+const TILES: usize = 4;
+/// Tiles per parallel task (at least, whole tile rows): enough rows for the products to run at speed, and a
+/// scratch (16 × tiles × channels, both ways) that stays in the L2 cache.
+const TASK_TILES: usize = 48;
+
+thread_local! {
+    /// The transformed inputs and products of one task, one per rayon worker, grown once to the largest task.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// A 3×3 valid, stride-1 convolution with bias and optional PReLU, computed by F(2×2, 3×3).
+#[derive(Clone, Debug)]
+pub(crate) struct Winograd {
+    cin: usize,
+    cout: usize,
+    /// `G·g·Gᵀ` of the kernel, as 16 packed `[cin, cout]` matrices, one per position of the 4×4 tile.
+    transformed: Vec<PackedMatrix>,
+    bias: Vec<f32>,
+    alpha: Option<Vec<f32>>,
+}
+
+impl Winograd {
+    /// Transforms the HWIO 3×3 kernel of `w` (in float64, rounded once).
+    pub fn new(w: &Weighted) -> Self {
+        let (cin, cout) = (w.cin, w.cout);
+        // G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
+        const G: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
+        let mut matrices = vec![vec![0.0f32; cin * cout]; POSITIONS];
+        for c in 0..cin {
+            for o in 0..cout {
+                let g = |ky: usize, kx: usize| f64::from(w.kernel[((ky * 3 + kx) * cin + c) * cout + o]);
+                for (i, gi) in G.iter().enumerate() {
+                    for (j, gj) in G.iter().enumerate() {
+                        let mut u = 0.0;
+                        for (ky, a) in gi.iter().enumerate() {
+                            for (kx, b) in gj.iter().enumerate() {
+                                u += a * b * g(ky, kx);
+                            }
+                        }
+                        matrices[i * 4 + j][c * cout + o] = u as f32;
+                    }
+                }
+            }
+        }
+        Winograd {
+            cin,
+            cout,
+            transformed: matrices.iter().map(|m| PackedMatrix::new(m, cin, cout)).collect(),
+            bias: w.bias.clone(),
+            alpha: w.alpha.clone(),
+        }
+    }
+
+    /// Writes the convolution of `x` into `out`, reshaped to fit; tasks of whole tile rows across threads.
+    pub fn forward(&self, x: &Tensor, out: &mut Tensor) {
+        debug_assert_eq!(x.c, self.cin);
+        let (ho, wo) = (x.h.saturating_sub(2), x.w.saturating_sub(2));
+        out.reshape(x.n, ho, wo, self.cout);
+        if out.data().is_empty() {
+            return;
+        }
+        let tiles_x = wo.div_ceil(2);
+        // Each task covers `rows` tile rows (2 output rows each; the last of an odd image has 1).
+        let rows = TASK_TILES.div_ceil(tiles_x);
+        let image_len = ho * wo * self.cout;
+        let image_in = x.h * x.w * x.c;
+        out.data_mut()
+            .par_chunks_mut(image_len)
+            .zip(x.data().par_chunks(image_in))
+            .for_each(|(image_out, image)| {
+                image_out
+                    .par_chunks_mut(rows * 2 * wo * self.cout)
+                    .enumerate()
+                    .for_each(|(task, dst)| {
+                        let first_row = task * rows * 2;
+                        let input = Input {
+                            image,
+                            h: x.h,
+                            w: x.w,
+                            first_row,
+                        };
+                        SCRATCH.with_borrow_mut(|(v, m)| self.task(input, dst, v, m));
+                    });
+            });
+    }
+
+    /// One task: the output rows from `input.first_row`, `dst.len() / (wo·cout)` of them.
+    fn task(&self, input: Input<'_>, dst: &mut [f32], v: &mut Vec<f32>, m: &mut Vec<f32>) {
+        let wo = input.w - 2;
+        let out_rows = dst.len() / (wo * self.cout);
+        let tiles = out_rows.div_ceil(2) * wo.div_ceil(2);
+        // Grow-only: every value the task reads was written by it first.
+        if v.len() < POSITIONS * tiles * self.cin {
+            v.resize(POSITIONS * tiles * self.cin, 0.0);
+        }
+        if m.len() < POSITIONS * tiles * self.cout {
+            m.resize(POSITIONS * tiles * self.cout, 0.0);
+        }
+        let epilogue = Epilogue {
+            bias: &self.bias,
+            alpha: self.alpha.as_deref(),
+        };
+        run_task(
+            self,
+            input,
+            dst,
+            &mut v[..POSITIONS * tiles * self.cin],
+            &mut m[..POSITIONS * tiles * self.cout],
+            epilogue,
+        );
+    }
+}
+
+/// One image and the first output row of a task.
+#[derive(Clone, Copy)]
+struct Input<'a> {
+    image: &'a [f32],
+    h: usize,
+    w: usize,
+    first_row: usize,
+}
+
+#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+fn run_task(conv: &Winograd, input: Input<'_>, dst: &mut [f32], v: &mut [f32], m: &mut [f32], epilogue: Epilogue<'_>) {
+    transform_input(conv.cin, input, dst.len() / ((input.w - 2) * conv.cout), v);
+    let tiles = v.len() / (POSITIONS * conv.cin);
+    for (position, (v, m)) in v
+        .chunks_exact(tiles * conv.cin)
+        .zip(m.chunks_exact_mut(tiles * conv.cout))
+        .enumerate()
+    {
+        if target_cfg_f!(target_feature = "fma") || cfg!(target_arch = "aarch64") {
+            product::<true>(v, &conv.transformed[position], m, conv.cin, conv.cout);
+        } else {
+            product::<false>(v, &conv.transformed[position], m, conv.cin, conv.cout);
+        }
+    }
+    transform_output(conv.cout, input.w - 2, m, dst, epilogue);
+}
+
+/// Input channels a layer may have to run by Winograd (a zero row of this length stands for pixels past the edge).
+pub(crate) const MAX_CIN: usize = 256;
+static ZEROS: [f32; MAX_CIN] = [0.0; MAX_CIN];
+/// Channels per vector in the transforms.
+const LANES: usize = 8;
+
+/// `Bᵀ·d·B` of every 4×4 input patch of the task's tiles into `v`, as `[position][tile][channel]`, eight
+/// channels at a time. Pixels past the image's edge (odd output sizes) read as zero; they only feed outputs that
+/// are not stored.
+#[inline(always)]
+fn transform_input(cin: usize, input: Input<'_>, out_rows: usize, v: &mut [f32]) {
+    let tiles_x = (input.w - 2).div_ceil(2);
+    let tiles = out_rows.div_ceil(2) * tiles_x;
+    for tile in 0..tiles {
+        let (y0, x0) = (input.first_row + tile / tiles_x * 2, tile % tiles_x * 2);
+        let d: [[&[f32]; 4]; 4] = std::array::from_fn(|i| {
+            std::array::from_fn(|j| {
+                let (y, x) = (y0 + i, x0 + j);
+                if y < input.h && x < input.w {
+                    &input.image[(y * input.w + x) * cin..][..cin]
+                } else {
+                    &ZEROS[..cin]
+                }
+            })
+        });
+        let (full, half) = (cin / LANES * LANES, cin / 4 * 4);
+        for c in (0..full).step_by(LANES) {
+            input_lanes::<LANES>(&d, c, v, tiles, tile, cin);
+        }
+        for c in (full..half).step_by(4) {
+            input_lanes::<4>(&d, c, v, tiles, tile, cin);
+        }
+        for c in half..cin {
+            input_lanes::<1>(&d, c, v, tiles, tile, cin);
+        }
+    }
+}
+
+/// The input transform of channels `c .. c + L` of one tile.
+#[inline(always)]
+fn input_lanes<const L: usize>(d: &[[&[f32]; 4]; 4], c: usize, v: &mut [f32], tiles: usize, tile: usize, cin: usize) {
+    let load = |i: usize, j: usize| -> [f32; L] { *d[i][j][c..].first_chunk().unwrap_or(&[0.0; L]) };
+    let add = |a: [f32; L], b: [f32; L]| -> [f32; L] { std::array::from_fn(|l| a[l] + b[l]) };
+    let sub = |a: [f32; L], b: [f32; L]| -> [f32; L] { std::array::from_fn(|l| a[l] - b[l]) };
+    // Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]] on each column of the patch, then on each
+    // row of the result.
+    let columns: [[[f32; L]; 4]; 4] = std::array::from_fn(|j| {
+        let (d0, d1, d2, d3) = (load(0, j), load(1, j), load(2, j), load(3, j));
+        [sub(d0, d2), add(d1, d2), sub(d2, d1), sub(d1, d3)]
+    });
+    for i in 0..4 {
+        let t = columns.map(|column| column[i]);
+        let u = [sub(t[0], t[2]), add(t[1], t[2]), sub(t[2], t[1]), sub(t[1], t[3])];
+        for (j, u) in u.iter().enumerate() {
+            v[((i * 4 + j) * tiles + tile) * cin + c..][..L].copy_from_slice(u);
+        }
+    }
+}
+
+/// `m[tile] = v[tile] · u` for one position, four tiles at a time against each panel of 16 output channels.
+#[inline(always)]
+fn product<const FUSED: bool>(v: &[f32], u: &PackedMatrix, m: &mut [f32], cin: usize, cout: usize) {
+    let tiles = v.len() / cin;
+    for (p, panel) in u.panels().enumerate() {
+        let first = p * PANEL;
+        let width = PANEL.min(cout - first);
+        for t0 in (0..tiles).step_by(TILES) {
+            let run = &v[t0 * cin..];
+            let out = &mut m[t0 * cout + first..];
+            match tiles - t0 {
+                1 => put(
+                    &kernel_row::<1, FUSED>([[0.0; PANEL]; 1], run, cin, panel),
+                    out,
+                    cout,
+                    width,
+                ),
+                2 => put(
+                    &kernel_row::<2, FUSED>([[0.0; PANEL]; 2], run, cin, panel),
+                    out,
+                    cout,
+                    width,
+                ),
+                3 => put(
+                    &kernel_row::<3, FUSED>([[0.0; PANEL]; 3], run, cin, panel),
+                    out,
+                    cout,
+                    width,
+                ),
+                _ => put(
+                    &kernel_row::<TILES, FUSED>([[0.0; PANEL]; TILES], run, cin, panel),
+                    out,
+                    cout,
+                    width,
+                ),
+            }
+        }
+    }
+}
+
+/// Stores `R` rows of accumulators (`width` valid columns) into `m`, whose rows are `n` apart.
+#[inline(always)]
+fn put<const R: usize>(acc: &[[f32; PANEL]; R], m: &mut [f32], n: usize, width: usize) {
+    for (r, acc) in acc.iter().enumerate() {
+        match m[r * n..].first_chunk_mut::<PANEL>() {
+            // A whole panel: a fixed-size copy (vector moves), not a memcpy call.
+            Some(whole) if width == PANEL => *whole = *acc,
+            _ => m[r * n..][..width].copy_from_slice(&acc[..width]),
+        }
+    }
+}
+
+/// `Aᵀ·m·A` of every tile's 16 products, eight channels at a time, then bias and PReLU, into the task's output
+/// rows (`wo` pixels each); outputs past the right or bottom edge are dropped.
+#[inline(always)]
+fn transform_output(cout: usize, wo: usize, m: &[f32], dst: &mut [f32], epilogue: Epilogue<'_>) {
+    let out_rows = dst.len() / (wo * cout);
+    let tiles_x = wo.div_ceil(2);
+    let tiles = m.len() / (POSITIONS * cout);
+    let (full, half) = (cout / LANES * LANES, cout / 4 * 4);
+    for tile in 0..tiles {
+        let (y0, x0) = (tile / tiles_x * 2, tile % tiles_x * 2);
+        let place = Place {
+            tile,
+            tiles,
+            cout,
+            out_rows,
+            wo,
+            y0,
+            x0,
+        };
+        for c in (0..full).step_by(LANES) {
+            output_lanes::<LANES>(m, dst, &place, c, epilogue);
+        }
+        for c in (full..half).step_by(4) {
+            output_lanes::<4>(m, dst, &place, c, epilogue);
+        }
+        for c in half..cout {
+            output_lanes::<1>(m, dst, &place, c, epilogue);
+        }
+    }
+}
+
+/// Where one tile's outputs go.
+struct Place {
+    tile: usize,
+    tiles: usize,
+    cout: usize,
+    out_rows: usize,
+    wo: usize,
+    y0: usize,
+    x0: usize,
+}
+
+/// The output transform of channels `c .. c + L` of one tile, with the epilogue.
+#[inline(always)]
+fn output_lanes<const L: usize>(m: &[f32], dst: &mut [f32], place: &Place, c: usize, epilogue: Epilogue<'_>) {
+    let Place {
+        tile,
+        tiles,
+        cout,
+        out_rows,
+        wo,
+        y0,
+        x0,
+    } = *place;
+    let load = |i: usize, j: usize| -> [f32; L] {
+        *m[((i * 4 + j) * tiles + tile) * cout + c..]
+            .first_chunk()
+            .unwrap_or(&[0.0; L])
+    };
+    let add = |a: [f32; L], b: [f32; L]| -> [f32; L] { std::array::from_fn(|l| a[l] + b[l]) };
+    let sub = |a: [f32; L], b: [f32; L]| -> [f32; L] { std::array::from_fn(|l| a[l] - b[l]) };
+    // Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]] on each column of the tile, then on each row of the result.
+    let columns: [[[f32; L]; 2]; 4] = std::array::from_fn(|j| {
+        let (m0, m1, m2, m3) = (load(0, j), load(1, j), load(2, j), load(3, j));
+        [add(add(m0, m1), m2), sub(sub(m1, m2), m3)]
+    });
+    let bias: [f32; L] = *epilogue.bias[c..].first_chunk().unwrap_or(&[0.0; L]);
+    let alpha: Option<[f32; L]> = epilogue.alpha.map(|a| *a[c..].first_chunk().unwrap_or(&[0.0; L]));
+    for i in 0..2 {
+        let s = columns.map(|column| column[i]);
+        let y = [add(add(s[0], s[1]), s[2]), sub(sub(s[1], s[2]), s[3])];
+        for (j, y) in y.iter().enumerate() {
+            let (oy, ox) = (y0 + i, x0 + j);
+            if oy >= out_rows || ox >= wo {
+                continue;
+            }
+            let out = &mut dst[(oy * wo + ox) * cout + c..][..L];
+            for l in 0..L {
+                let value = y[l] + bias[l];
+                out[l] = match alpha {
+                    Some(a) => value.max(0.0) + a[l] * value.min(0.0),
+                    None => value,
+                };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The convolution as a float64 direct sum, with bias and PReLU.
+    fn direct(x: &Tensor, w: &Weighted) -> Vec<f64> {
+        let (ho, wo) = (x.h - 2, x.w - 2);
+        let mut out = Vec::with_capacity(x.n * ho * wo * w.cout);
+        for n in 0..x.n {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    for o in 0..w.cout {
+                        let mut acc = f64::from(w.bias[o]);
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                for c in 0..w.cin {
+                                    let xv = x.data()[((n * x.h + oy + ky) * x.w + ox + kx) * w.cin + c];
+                                    let wv = w.kernel[((ky * 3 + kx) * w.cin + c) * w.cout + o];
+                                    acc += f64::from(xv) * f64::from(wv);
+                                }
+                            }
+                        }
+                        out.push(match &w.alpha {
+                            Some(a) if acc < 0.0 => acc * f64::from(a[o]),
+                            _ => acc,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_a_float64_direct_sum_on_odd_and_even_sizes() {
+        // Channel counts that leave 4- and 1-channel remainders and a partial panel; output sizes odd and even,
+        // one pixel, and tasks of several tile rows.
+        for (n, h, w, cin, cout, prelu) in [
+            (1, 3, 3, 16, 16, true),
+            (2, 11, 11, 28, 48, true),
+            (1, 8, 9, 19, 20, false),
+            (3, 10, 10, 64, 64, true),
+            (1, 40, 7, 16, 32, true),
+        ] {
+            let x = Tensor::from_vec(
+                n,
+                h,
+                w,
+                cin,
+                (0..n * h * w * cin)
+                    .map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0)
+                    .collect(),
+            );
+            let weights = Weighted {
+                cin,
+                cout,
+                kernel: (0..9 * cin * cout)
+                    .map(|i| ((i * 53 % 97) as f32) / 97.0 - 0.5)
+                    .collect(),
+                bias: (0..cout).map(|o| o as f32 * 0.01 - 0.1).collect(),
+                alpha: prelu.then(|| (0..cout).map(|o| 0.1 + o as f32 * 0.01).collect()),
+            };
+            let mut y = Tensor::default();
+            Winograd::new(&weights).forward(&x, &mut y);
+            assert_eq!((y.n, y.h, y.w, y.c), (n, h - 2, w - 2, cout));
+            let expected = direct(&x, &weights);
+            for (got, want) in y.data().iter().zip(&expected) {
+                assert!(
+                    (f64::from(*got) - want).abs() <= 2e-5 * (1.0 + want.abs()),
+                    "{n}×{h}×{w}×{cin}→{cout}: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn inputs_too_small_for_one_output_give_an_empty_tensor() {
+        let weights = Weighted {
+            cin: 16,
+            cout: 16,
+            kernel: vec![0.5; 9 * 16 * 16],
+            bias: vec![0.0; 16],
+            alpha: None,
+        };
+        let mut y = Tensor::default();
+        Winograd::new(&weights).forward(&Tensor::from_vec(1, 2, 5, 16, vec![1.0; 160]), &mut y);
+        assert!(y.data().is_empty());
+    }
+}
