@@ -91,22 +91,22 @@ impl Tile<'_> {
             let start = (ky * in_w + self.x0) * cin;
             let run = &self.input[start..start + (R - 1) * cin + span];
             let weights = &self.panel[ky * span..][..span];
-            acc = kernel_row::<R, FUSED>(acc, run, cin, weights);
+            kernel_row::<R, FUSED>(&mut acc, run, cin, weights);
         }
         acc
     }
 }
 
-/// Adds one kernel row: pixel `r`'s `kw·cin` inputs start at `run[r·stride]`, and `weights` holds the row's
+/// Adds one kernel row to `acc` (by reference: an array returned by value is copied with a memcpy call): pixel `r`'s `kw·cin` inputs start at `run[r·stride]`, and `weights` holds the row's
 /// `kw·cin` rows of the panel. Slices of equal, known length, so the loop has no bounds checks and its column
 /// loop becomes vector FMAs with the accumulators in registers.
 #[inline(always)]
 pub(crate) fn kernel_row<const R: usize, const FUSED: bool>(
-    mut acc: [[f32; PANEL]; R],
+    acc: &mut [[f32; PANEL]; R],
     run: &[f32],
     stride: usize,
     weights: &[[f32; PANEL]],
-) -> [[f32; PANEL]; R] {
+) {
     let span = weights.len();
     let pixels: [&[f32]; R] = std::array::from_fn(|r| &run[r * stride..][..span]);
     for (i, w) in weights.iter().enumerate() {
@@ -121,5 +121,4 @@ pub(crate) fn kernel_row<const R: usize, const FUSED: bool>(
             }
         }
     }
-    acc
 }

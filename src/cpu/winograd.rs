@@ -175,16 +175,13 @@ fn transform_input(cin: usize, input: Input<'_>, out_rows: usize, v: &mut [f32])
     let tiles = out_rows.div_ceil(2) * tiles_x;
     for tile in 0..tiles {
         let (y0, x0) = (input.first_row + tile / tiles_x * 2, tile % tiles_x * 2);
-        let d: [[&[f32]; 4]; 4] = std::array::from_fn(|i| {
-            std::array::from_fn(|j| {
-                let (y, x) = (y0 + i, x0 + j);
-                if y < input.h && x < input.w {
-                    &input.image[(y * input.w + x) * cin..][..cin]
-                } else {
-                    &ZEROS[..cin]
-                }
-            })
-        });
+        let mut d: [[&[f32]; 4]; 4] = [[&ZEROS[..cin]; 4]; 4];
+        for (i, row) in d.iter_mut().enumerate().take(input.h.saturating_sub(y0)) {
+            let line = &input.image[(y0 + i) * input.w * cin..][..input.w * cin];
+            for (j, pixel) in row.iter_mut().enumerate().take(input.w - x0) {
+                *pixel = &line[(x0 + j) * cin..][..cin];
+            }
+        }
         let (full, half) = (cin / LANES * LANES, cin / 4 * 4);
         for c in (0..full).step_by(LANES) {
             input_lanes::<LANES>(&d, c, v, tiles, tile, cin);
@@ -198,20 +195,37 @@ fn transform_input(cin: usize, input: Input<'_>, out_rows: usize, v: &mut [f32])
     }
 }
 
+/// `a + b`, lane by lane (a plain loop: `array::from_fn`'s closures were not inlined into the AVX2 clone).
+#[inline(always)]
+fn add<const L: usize>(mut a: [f32; L], b: [f32; L]) -> [f32; L] {
+    for (a, b) in a.iter_mut().zip(b) {
+        *a += b;
+    }
+    a
+}
+
+/// `a − b`, lane by lane.
+#[inline(always)]
+fn sub<const L: usize>(mut a: [f32; L], b: [f32; L]) -> [f32; L] {
+    for (a, b) in a.iter_mut().zip(b) {
+        *a -= b;
+    }
+    a
+}
+
 /// The input transform of channels `c .. c + L` of one tile.
 #[inline(always)]
 fn input_lanes<const L: usize>(d: &[[&[f32]; 4]; 4], c: usize, v: &mut [f32], tiles: usize, tile: usize, cin: usize) {
     let load = |i: usize, j: usize| -> [f32; L] { *d[i][j][c..].first_chunk().unwrap_or(&[0.0; L]) };
-    let add = |a: [f32; L], b: [f32; L]| -> [f32; L] { std::array::from_fn(|l| a[l] + b[l]) };
-    let sub = |a: [f32; L], b: [f32; L]| -> [f32; L] { std::array::from_fn(|l| a[l] - b[l]) };
     // Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]] on each column of the patch, then on each
     // row of the result.
-    let columns: [[[f32; L]; 4]; 4] = std::array::from_fn(|j| {
+    let mut columns = [[[0.0f32; L]; 4]; 4];
+    for (j, column) in columns.iter_mut().enumerate() {
         let (d0, d1, d2, d3) = (load(0, j), load(1, j), load(2, j), load(3, j));
-        [sub(d0, d2), add(d1, d2), sub(d2, d1), sub(d1, d3)]
-    });
+        *column = [sub(d0, d2), add(d1, d2), sub(d2, d1), sub(d1, d3)];
+    }
     for i in 0..4 {
-        let t = columns.map(|column| column[i]);
+        let t = [columns[0][i], columns[1][i], columns[2][i], columns[3][i]];
         let u = [sub(t[0], t[2]), add(t[1], t[2]), sub(t[2], t[1]), sub(t[1], t[3])];
         for (j, u) in u.iter().enumerate() {
             v[((i * 4 + j) * tiles + tile) * cin + c..][..L].copy_from_slice(u);
@@ -230,38 +244,27 @@ fn product<const FUSED: bool>(v: &[f32], u: &PackedMatrix, m: &mut [f32], cin: u
             let run = &v[t0 * cin..];
             let out = &mut m[t0 * cout + first..];
             match tiles - t0 {
-                1 => put(
-                    &kernel_row::<1, FUSED>([[0.0; PANEL]; 1], run, cin, panel),
-                    out,
-                    cout,
-                    width,
-                ),
-                2 => put(
-                    &kernel_row::<2, FUSED>([[0.0; PANEL]; 2], run, cin, panel),
-                    out,
-                    cout,
-                    width,
-                ),
-                3 => put(
-                    &kernel_row::<3, FUSED>([[0.0; PANEL]; 3], run, cin, panel),
-                    out,
-                    cout,
-                    width,
-                ),
-                _ => put(
-                    &kernel_row::<TILES, FUSED>([[0.0; PANEL]; TILES], run, cin, panel),
-                    out,
-                    cout,
-                    width,
-                ),
+                1 => product_tile::<1, FUSED>(run, cin, panel, out, cout, width),
+                2 => product_tile::<2, FUSED>(run, cin, panel, out, cout, width),
+                3 => product_tile::<3, FUSED>(run, cin, panel, out, cout, width),
+                _ => product_tile::<TILES, FUSED>(run, cin, panel, out, cout, width),
             }
         }
     }
 }
 
-/// Stores `R` rows of accumulators (`width` valid columns) into `m`, whose rows are `n` apart.
+/// `R` tiles against one panel, stored (`width` valid columns) into `m`, whose rows are `n` apart.
 #[inline(always)]
-fn put<const R: usize>(acc: &[[f32; PANEL]; R], m: &mut [f32], n: usize, width: usize) {
+fn product_tile<const R: usize, const FUSED: bool>(
+    run: &[f32],
+    cin: usize,
+    panel: &[[f32; PANEL]],
+    m: &mut [f32],
+    n: usize,
+    width: usize,
+) {
+    let mut acc = [[0.0; PANEL]; R];
+    kernel_row::<R, FUSED>(&mut acc, run, cin, panel);
     for (r, acc) in acc.iter().enumerate() {
         match m[r * n..].first_chunk_mut::<PANEL>() {
             // A whole panel: a fixed-size copy (vector moves), not a memcpy call.
@@ -330,17 +333,16 @@ fn output_lanes<const L: usize>(m: &[f32], dst: &mut [f32], place: &Place, c: us
             .first_chunk()
             .unwrap_or(&[0.0; L])
     };
-    let add = |a: [f32; L], b: [f32; L]| -> [f32; L] { std::array::from_fn(|l| a[l] + b[l]) };
-    let sub = |a: [f32; L], b: [f32; L]| -> [f32; L] { std::array::from_fn(|l| a[l] - b[l]) };
     // Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]] on each column of the tile, then on each row of the result.
-    let columns: [[[f32; L]; 2]; 4] = std::array::from_fn(|j| {
+    let mut columns = [[[0.0f32; L]; 2]; 4];
+    for (j, column) in columns.iter_mut().enumerate() {
         let (m0, m1, m2, m3) = (load(0, j), load(1, j), load(2, j), load(3, j));
-        [add(add(m0, m1), m2), sub(sub(m1, m2), m3)]
-    });
+        *column = [add(add(m0, m1), m2), sub(sub(m1, m2), m3)];
+    }
     let bias: [f32; L] = *epilogue.bias[c..].first_chunk().unwrap_or(&[0.0; L]);
     let alpha: Option<[f32; L]> = epilogue.alpha.map(|a| *a[c..].first_chunk().unwrap_or(&[0.0; L]));
     for i in 0..2 {
-        let s = columns.map(|column| column[i]);
+        let s = [columns[0][i], columns[1][i], columns[2][i], columns[3][i]];
         let y = [add(add(s[0], s[1]), s[2]), sub(sub(s[1], s[2]), s[3])];
         for (j, y) in y.iter().enumerate() {
             let (oy, ox) = (y0 + i, x0 + j);
