@@ -110,8 +110,10 @@ impl Winograd {
     fn task(&self, input: Input<'_>, dst: &mut [f32], v: &mut Vec<f32>, m: &mut Vec<f32>) {
         let wo = input.w - 2;
         let out_rows = dst.len() / (wo * self.cout);
-        let tiles = out_rows.div_ceil(2) * wo.div_ceil(2);
-        // Grow-only: every value the task reads was written by it first.
+        // The products run on whole register tiles: the tile count is padded to a multiple of 4, and the padding
+        // rows hold whatever finite values an earlier task left (their products are never read).
+        let tiles = (out_rows.div_ceil(2) * wo.div_ceil(2)).next_multiple_of(TILES);
+        // Grow-only: every value the task reads was written by it first (or is padding, see above).
         if v.len() < POSITIONS * tiles * self.cin {
             v.resize(POSITIONS * tiles * self.cin, 0.0);
         }
@@ -172,8 +174,8 @@ const LANES: usize = 8;
 #[inline(always)]
 fn transform_input(cin: usize, input: Input<'_>, out_rows: usize, v: &mut [f32]) {
     let tiles_x = (input.w - 2).div_ceil(2);
-    let tiles = out_rows.div_ceil(2) * tiles_x;
-    for tile in 0..tiles {
+    let stride = v.len() / (POSITIONS * cin);
+    for tile in 0..out_rows.div_ceil(2) * tiles_x {
         let (y0, x0) = (input.first_row + tile / tiles_x * 2, tile % tiles_x * 2);
         let mut d: [[&[f32]; 4]; 4] = [[&ZEROS[..cin]; 4]; 4];
         for (i, row) in d.iter_mut().enumerate().take(input.h.saturating_sub(y0)) {
@@ -184,13 +186,13 @@ fn transform_input(cin: usize, input: Input<'_>, out_rows: usize, v: &mut [f32])
         }
         let (full, half) = (cin / LANES * LANES, cin / 4 * 4);
         for c in (0..full).step_by(LANES) {
-            input_lanes::<LANES>(&d, c, v, tiles, tile, cin);
+            input_lanes::<LANES>(&d, c, v, stride, tile, cin);
         }
         for c in (full..half).step_by(4) {
-            input_lanes::<4>(&d, c, v, tiles, tile, cin);
+            input_lanes::<4>(&d, c, v, stride, tile, cin);
         }
         for c in half..cin {
-            input_lanes::<1>(&d, c, v, tiles, tile, cin);
+            input_lanes::<1>(&d, c, v, stride, tile, cin);
         }
     }
 }
@@ -215,7 +217,7 @@ fn sub<const L: usize>(mut a: [f32; L], b: [f32; L]) -> [f32; L] {
 
 /// The input transform of channels `c .. c + L` of one tile.
 #[inline(always)]
-fn input_lanes<const L: usize>(d: &[[&[f32]; 4]; 4], c: usize, v: &mut [f32], tiles: usize, tile: usize, cin: usize) {
+fn input_lanes<const L: usize>(d: &[[&[f32]; 4]; 4], c: usize, v: &mut [f32], stride: usize, tile: usize, cin: usize) {
     let load = |i: usize, j: usize| -> [f32; L] { *d[i][j][c..].first_chunk().unwrap_or(&[0.0; L]) };
     // Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]] on each column of the patch, then on each
     // row of the result.
@@ -228,12 +230,13 @@ fn input_lanes<const L: usize>(d: &[[&[f32]; 4]; 4], c: usize, v: &mut [f32], ti
         let t = [columns[0][i], columns[1][i], columns[2][i], columns[3][i]];
         let u = [sub(t[0], t[2]), add(t[1], t[2]), sub(t[2], t[1]), sub(t[1], t[3])];
         for (j, u) in u.iter().enumerate() {
-            v[((i * 4 + j) * tiles + tile) * cin + c..][..L].copy_from_slice(u);
+            v[((i * 4 + j) * stride + tile) * cin + c..][..L].copy_from_slice(u);
         }
     }
 }
 
-/// `m[tile] = v[tile] · u` for one position, four tiles at a time against each panel of 16 output channels.
+/// `m[tile] = v[tile] · u` for one position, four tiles at a time (the count is a multiple of 4) against each
+/// panel of 16 output channels.
 #[inline(always)]
 fn product<const FUSED: bool>(v: &[f32], u: &PackedMatrix, m: &mut [f32], cin: usize, cout: usize) {
     let tiles = v.len() / cin;
@@ -241,35 +244,16 @@ fn product<const FUSED: bool>(v: &[f32], u: &PackedMatrix, m: &mut [f32], cin: u
         let first = p * PANEL;
         let width = PANEL.min(cout - first);
         for t0 in (0..tiles).step_by(TILES) {
-            let run = &v[t0 * cin..];
+            let mut acc = [[0.0; PANEL]; TILES];
+            kernel_row::<TILES, FUSED>(&mut acc, &v[t0 * cin..], cin, panel);
             let out = &mut m[t0 * cout + first..];
-            match tiles - t0 {
-                1 => product_tile::<1, FUSED>(run, cin, panel, out, cout, width),
-                2 => product_tile::<2, FUSED>(run, cin, panel, out, cout, width),
-                3 => product_tile::<3, FUSED>(run, cin, panel, out, cout, width),
-                _ => product_tile::<TILES, FUSED>(run, cin, panel, out, cout, width),
+            for (r, acc) in acc.iter().enumerate() {
+                match out[r * cout..].first_chunk_mut::<PANEL>() {
+                    // A whole panel: a fixed-size copy (vector moves), not a memcpy call.
+                    Some(whole) if width == PANEL => *whole = *acc,
+                    _ => out[r * cout..][..width].copy_from_slice(&acc[..width]),
+                }
             }
-        }
-    }
-}
-
-/// `R` tiles against one panel, stored (`width` valid columns) into `m`, whose rows are `n` apart.
-#[inline(always)]
-fn product_tile<const R: usize, const FUSED: bool>(
-    run: &[f32],
-    cin: usize,
-    panel: &[[f32; PANEL]],
-    m: &mut [f32],
-    n: usize,
-    width: usize,
-) {
-    let mut acc = [[0.0; PANEL]; R];
-    kernel_row::<R, FUSED>(&mut acc, run, cin, panel);
-    for (r, acc) in acc.iter().enumerate() {
-        match m[r * n..].first_chunk_mut::<PANEL>() {
-            // A whole panel: a fixed-size copy (vector moves), not a memcpy call.
-            Some(whole) if width == PANEL => *whole = *acc,
-            _ => m[r * n..][..width].copy_from_slice(&acc[..width]),
         }
     }
 }
@@ -282,7 +266,7 @@ fn transform_output(cout: usize, wo: usize, m: &[f32], dst: &mut [f32], epilogue
     let tiles_x = wo.div_ceil(2);
     let tiles = m.len() / (POSITIONS * cout);
     let (full, half) = (cout / LANES * LANES, cout / 4 * 4);
-    for tile in 0..tiles {
+    for tile in 0..out_rows.div_ceil(2) * tiles_x {
         let (y0, x0) = (tile / tiles_x * 2, tile % tiles_x * 2);
         let place = Place {
             tile,
