@@ -43,21 +43,22 @@ impl PackedWeights {
     }
 }
 
-/// A valid, stride-1 convolution with bias and an optional per-channel PReLU.
+/// A valid, stride-1 convolution with bias and an optional per-channel PReLU: 3×3 kernels with enough input
+/// channels by Winograd F(2×2, 3×3), which needs 2.25× fewer multiply-adds; the others (the 3-channel first
+/// layers, P-Net's 10-channel layer, 2×2 and 1×1 kernels) directly.
 #[derive(Clone, Debug)]
-pub(crate) struct Conv {
-    kh: usize,
-    kw: usize,
-    kernel: ConvKernel,
+pub(crate) enum Conv {
+    Direct(DirectConv),
+    Winograd(Winograd),
 }
 
-/// How a convolution computes: 3×3 kernels with enough input channels by Winograd F(2×2, 3×3), which needs 2.25×
-/// fewer multiply-adds; the others (the 3-channel first layers, 2×2 and 1×1 kernels) directly.
+/// A convolution computed directly (`direct_conv.rs`), or as a matrix product when 1×1.
 #[derive(Clone, Debug)]
-enum ConvKernel {
+pub(crate) struct DirectConv {
+    kh: usize,
+    kw: usize,
     /// The HWIO kernel is already the `[kh·kw·cin, cout]` matrix, rows in (ky, kx, c) order.
-    Direct(PackedWeights),
-    Winograd(Winograd),
+    w: PackedWeights,
 }
 
 /// Input channels from which a 3×3 convolution runs by Winograd: below, the 16 small products per tile cost more
@@ -66,20 +67,30 @@ const WINOGRAD_MIN_CIN: usize = 16;
 
 impl Conv {
     pub fn new(kh: usize, kw: usize, w: &Weighted) -> Self {
-        let kernel = if kh == 3 && kw == 3 && (WINOGRAD_MIN_CIN..=MAX_CIN).contains(&w.cin) {
-            ConvKernel::Winograd(Winograd::new(w))
+        if kh == 3 && kw == 3 && (WINOGRAD_MIN_CIN..=MAX_CIN).contains(&w.cin) {
+            Conv::Winograd(Winograd::new(w))
         } else {
-            ConvKernel::Direct(PackedWeights::new(w, kh * kw))
-        };
-        Conv { kh, kw, kernel }
+            Conv::Direct(DirectConv {
+                kh,
+                kw,
+                w: PackedWeights::new(w, kh * kw),
+            })
+        }
     }
 
+    /// Writes the convolution of `x` into `out`, reshaped to fit.
+    pub fn forward(&self, x: &Tensor, out: &mut Tensor) {
+        match self {
+            Conv::Direct(conv) => conv.forward(x, out),
+            Conv::Winograd(conv) => conv.forward(x, out),
+        }
+    }
+}
+
+impl DirectConv {
     /// Writes the convolution of `x` into `out`, reshaped to fit, output rows spread across threads.
     pub fn forward(&self, x: &Tensor, out: &mut Tensor) {
-        let w = match &self.kernel {
-            ConvKernel::Winograd(winograd) => return winograd.forward(x, out),
-            ConvKernel::Direct(w) => w,
-        };
+        let w = &self.w;
         debug_assert_eq!(x.c, w.cin);
         let (ho, wo) = ((x.h + 1).saturating_sub(self.kh), (x.w + 1).saturating_sub(self.kw));
         let cout = w.cout;
@@ -112,6 +123,64 @@ impl Conv {
                 conv_row(input, shape, &w.kernel, dst, w.epilogue());
             });
     }
+
+    /// The convolution followed by a 2×2, stride-2 max-pool, without storing the convolution's output: each
+    /// task computes the (at most) two convolution rows under one pooled row into a per-thread scratch and pools
+    /// them there. P-Net's first layer writes 30 MB at 1080p's first level otherwise, only to read it back.
+    /// Either padding leaves no padding before the first row or column for this window, so pooled row `oy` covers
+    /// convolution rows `2·oy` and `2·oy + 1` (when it exists), and likewise for the columns.
+    pub fn forward_pool2(&self, x: &Tensor, padding: Padding, out: &mut Tensor) {
+        let w = &self.w;
+        let (ho, wo) = ((x.h + 1).saturating_sub(self.kh), (x.w + 1).saturating_sub(self.kw));
+        let ((oh, pad_y), (ow, pad_x)) = (pool_geometry(ho, 2, 2, padding), pool_geometry(wo, 2, 2, padding));
+        debug_assert_eq!((pad_y, pad_x), (0, 0));
+        let cout = w.cout;
+        out.reshape(x.n, oh, ow, cout);
+        if out.data().is_empty() {
+            return;
+        }
+        let shape = RowShape {
+            kh: self.kh,
+            kw: self.kw,
+            cin: w.cin,
+            in_w: x.w,
+        };
+        let input_rows = self.kh * x.w * x.c;
+        out.data_mut()
+            .par_chunks_mut(ow * cout)
+            .with_min_len(TASK_PIXELS.div_ceil(2 * wo))
+            .enumerate()
+            .for_each(|(row, dst)| {
+                let (img, oy) = (row / oh, row % oh);
+                let rows = 2.min(ho - 2 * oy);
+                CONV_ROWS.with_borrow_mut(|scratch| {
+                    if scratch.len() < 2 * wo * cout {
+                        scratch.resize(2 * wo * cout, 0.0);
+                    }
+                    for (r, conv_row_out) in scratch.chunks_exact_mut(wo * cout).take(rows).enumerate() {
+                        let y = 2 * oy + r;
+                        let input = &x.data()[(img * x.h + y) * x.w * x.c..][..input_rows];
+                        conv_row(input, shape, &w.kernel, conv_row_out, w.epilogue());
+                    }
+                    for (ox, cell) in dst.chunks_exact_mut(cout).enumerate() {
+                        let columns = 2.min(wo - 2 * ox);
+                        cell.fill(f32::NEG_INFINITY);
+                        for conv_row_out in scratch.chunks_exact(wo * cout).take(rows) {
+                            for src in conv_row_out[2 * ox * cout..][..columns * cout].chunks_exact(cout) {
+                                for (m, &v) in cell.iter_mut().zip(src) {
+                                    *m = if v > *m { v } else { *m };
+                                }
+                            }
+                        }
+                    }
+                });
+            });
+    }
+}
+
+thread_local! {
+    /// The two convolution rows under one pooled row (`Conv::forward_pool2`), one per rayon worker.
+    static CONV_ROWS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A dense layer with bias and an optional PReLU: `[n, cin] · [cin, cout]`.
@@ -240,9 +309,46 @@ mod tests {
     }
 
     #[test]
+    fn a_fused_pool_gives_the_convolution_then_the_pool_exactly() {
+        // Odd and even convolution outputs (odd ones end with a one-row or one-column window), both paddings.
+        for (n, h, w, padding) in [
+            (1, 9, 12, Padding::Same),
+            (2, 8, 7, Padding::Same),
+            (1, 10, 11, Padding::Valid),
+            (1, 3, 3, Padding::Same),
+        ] {
+            let (cin, cout) = (3, 10);
+            let x = Tensor::from_vec(
+                n,
+                h,
+                w,
+                cin,
+                (0..n * h * w * cin).map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0).collect(),
+            );
+            let weights = Weighted {
+                cin,
+                cout,
+                kernel: (0..9 * cin * cout).map(|i| ((i * 53 % 97) as f32) / 97.0 - 0.5).collect(),
+                bias: vec![0.1; cout],
+                alpha: Some(vec![0.25; cout]),
+            };
+            let Conv::Direct(conv) = Conv::new(3, 3, &weights) else {
+                panic!("a 3-channel convolution runs directly")
+            };
+            let (mut full, mut pooled, mut fused) = (Tensor::default(), Tensor::default(), Tensor::default());
+            conv.forward(&x, &mut full);
+            max_pool(&full, 2, 2, padding, &mut pooled);
+            conv.forward_pool2(&x, padding, &mut fused);
+            assert_eq!((fused.n, fused.h, fused.w, fused.c), (pooled.n, pooled.h, pooled.w, pooled.c));
+            assert_eq!(fused.data(), pooled.data(), "{n}×{h}×{w} {padding:?}");
+        }
+    }
+
+    #[test]
     fn softmax_saturates_to_one_exactly() {
         assert_eq!(face_probability(-10.0, 10.0), 1.0);
         assert!((face_probability(0.0, 0.0) - 0.5).abs() < 1e-7);
         assert!(face_probability(3.0, 1.0) < 0.5);
     }
 }
+

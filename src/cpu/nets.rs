@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::layers::{face_probability, max_pool, Conv, Dense};
+use super::layers::{face_probability, max_pool, Conv, Dense, DirectConv};
 use super::tensor::Tensor;
 use crate::error::{Error, Result};
 use crate::netdef::{self, Layer, Padding, ONET_HEADS, PNET_HEADS, RNET_HEADS};
@@ -49,6 +49,8 @@ pub struct OnetOutput {
 #[derive(Clone, Debug)]
 pub(crate) enum CpuLayer {
     Conv(Conv),
+    /// A convolution and the 2×2, stride-2 max-pool after it, fused (P-Net's first two layers).
+    ConvPool2(DirectConv, Padding),
     Pool {
         size: usize,
         stride: usize,
@@ -58,14 +60,26 @@ pub(crate) enum CpuLayer {
 }
 
 pub(crate) fn cpu_layers(layers: Vec<Layer>) -> Vec<CpuLayer> {
-    layers
-        .into_iter()
-        .map(|layer| match layer {
+    let mut built: Vec<CpuLayer> = Vec::with_capacity(layers.len());
+    for layer in layers {
+        let layer = match layer {
             Layer::Conv { kh, kw, weights } => CpuLayer::Conv(Conv::new(kh, kw, &weights)),
             Layer::Pool { size, stride, padding } => CpuLayer::Pool { size, stride, padding },
             Layer::Dense(weights) => CpuLayer::Dense(Dense::new(&weights)),
-        })
-        .collect()
+        };
+        // A 2×2, stride-2 pool after a direct convolution is fused into it.
+        let fused = match (built.last(), &layer) {
+            (Some(CpuLayer::Conv(Conv::Direct(_))), CpuLayer::Pool { size: 2, stride: 2, .. }) => built.pop(),
+            _ => None,
+        };
+        built.push(match (fused, layer) {
+            (Some(CpuLayer::Conv(Conv::Direct(conv))), CpuLayer::Pool { padding, .. }) => {
+                CpuLayer::ConvPool2(conv, padding)
+            }
+            (_, layer) => layer,
+        });
+    }
+    built
 }
 
 /// The two tensors that the layers of a network write in turn, kept between calls so that running a network
@@ -87,6 +101,7 @@ pub(crate) fn forward<'t>(layers: &[CpuLayer], x: &Tensor, act: &'t mut Activati
         let input = if i == 0 { x } else { input };
         match layer {
             CpuLayer::Conv(conv) => conv.forward(input, output),
+            CpuLayer::ConvPool2(conv, padding) => conv.forward_pool2(input, *padding, output),
             CpuLayer::Pool { size, stride, padding } => max_pool(input, *size, *stride, *padding, output),
             CpuLayer::Dense(dense) => dense.forward(input, output),
         }
