@@ -323,12 +323,16 @@ mod tests {
                 h,
                 w,
                 cin,
-                (0..n * h * w * cin).map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0).collect(),
+                (0..n * h * w * cin)
+                    .map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0)
+                    .collect(),
             );
             let weights = Weighted {
                 cin,
                 cout,
-                kernel: (0..9 * cin * cout).map(|i| ((i * 53 % 97) as f32) / 97.0 - 0.5).collect(),
+                kernel: (0..9 * cin * cout)
+                    .map(|i| ((i * 53 % 97) as f32) / 97.0 - 0.5)
+                    .collect(),
                 bias: vec![0.1; cout],
                 alpha: Some(vec![0.25; cout]),
             };
@@ -339,7 +343,10 @@ mod tests {
             conv.forward(&x, &mut full);
             max_pool(&full, 2, 2, padding, &mut pooled);
             conv.forward_pool2(&x, padding, &mut fused);
-            assert_eq!((fused.n, fused.h, fused.w, fused.c), (pooled.n, pooled.h, pooled.w, pooled.c));
+            assert_eq!(
+                (fused.n, fused.h, fused.w, fused.c),
+                (pooled.n, pooled.h, pooled.w, pooled.c)
+            );
             assert_eq!(fused.data(), pooled.data(), "{n}×{h}×{w} {padding:?}");
         }
     }
@@ -351,4 +358,3 @@ mod tests {
         assert!(face_probability(3.0, 1.0) < 0.5);
     }
 }
-

@@ -35,6 +35,11 @@ impl Default for ResizeScratch {
     }
 }
 
+thread_local! {
+    /// A block of 8 RGB rows transposed (see the horizontal pass), one per rayon worker.
+    static COLUMNS: std::cell::RefCell<Vec<[f32; 8]>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Resizes one HWC image to `out_h`×`out_w`, into `out`.
 pub(crate) fn resize_area_into<S: Sample>(
     x: Plane<'_, S>,
@@ -53,9 +58,11 @@ pub(crate) fn resize_area_into<S: Sample>(
     // independent float32 sums at once instead of waiting on one chain of dependent adds.
     const ROWS: usize = 8;
     let row_len = x.w * c;
-    let rows = &mut scratch.rows;
-    rows.clear();
-    rows.resize(x.h * out_w * c, 0.0);
+    // Grow-only: both branches below write every value.
+    if scratch.rows.len() < x.h * out_w * c {
+        scratch.rows.resize(x.h * out_w * c, 0.0);
+    }
+    let rows = &mut scratch.rows[..x.h * out_w * c];
     rows.par_chunks_mut(ROWS * out_w * c)
         .enumerate()
         .for_each(|(block, dst)| {
@@ -63,23 +70,38 @@ pub(crate) fn resize_area_into<S: Sample>(
             let count = dst.len() / (out_w * c);
             let src = &x.data[first * row_len..(first + count) * row_len];
             if c == 3 && count == ROWS {
-                for o in 0..out_w {
-                    let mut acc = [[0.0f32; 3]; ROWS];
-                    for (i, w) in tx.taps(o) {
-                        for (r, a) in acc.iter_mut().enumerate() {
-                            let p = &src[r * row_len + i * 3..][..3];
-                            let (p0, p1, p2) = (p[0].value(), p[1].value(), p[2].value());
-                            *a = [a[0] + p0 * w, a[1] + p1 * w, a[2] + p2 * w];
+                // The block transposed, one vector per input column and channel with the 8 rows in its lanes, so
+                // that each tap is 3 vector multiply-adds for 8 rows. Per row and channel the operations and
+                // their order are unchanged, so the sums are bit for bit the same.
+                COLUMNS.with_borrow_mut(|columns| {
+                    if columns.len() < row_len {
+                        columns.resize(row_len, [0.0; ROWS]);
+                    }
+                    let columns = &mut columns[..row_len];
+                    for (r, row) in src.chunks_exact(row_len).enumerate() {
+                        for (column, &v) in columns.iter_mut().zip(row) {
+                            column[r] = v.value();
                         }
                     }
-                    for (r, a) in acc.iter().enumerate() {
-                        dst[(r * out_w + o) * 3..][..3].copy_from_slice(a);
+                    for o in 0..out_w {
+                        let mut acc = [[0.0f32; ROWS]; 3];
+                        for (i, w) in tx.taps(o) {
+                            for (a, column) in acc.iter_mut().zip(&columns[i * 3..i * 3 + 3]) {
+                                for (a, &v) in a.iter_mut().zip(column) {
+                                    *a = *a + v * w;
+                                }
+                            }
+                        }
+                        for r in 0..ROWS {
+                            dst[(r * out_w + o) * 3..][..3].copy_from_slice(&[acc[0][r], acc[1][r], acc[2][r]]);
+                        }
                     }
-                }
+                });
             } else {
                 for r in 0..count {
                     for o in 0..out_w {
                         let cell = &mut dst[(r * out_w + o) * c..][..c];
+                        cell.fill(0.0);
                         for (i, w) in tx.taps(o) {
                             for (acc, &v) in cell.iter_mut().zip(&src[r * row_len + i * c..][..c]) {
                                 *acc += v.value() * w;
@@ -116,6 +138,43 @@ mod tests {
         let x = Tensor::from_vec(1, 2, 4, 1, vec![1.0, 3.0, 5.0, 7.0, 3.0, 5.0, 7.0, 9.0]);
         let y = resize_area(&x, 1, 2);
         assert_eq!(y.data(), [3.0, 7.0]);
+    }
+
+    #[test]
+    fn an_rgb_image_resizes_bit_for_bit_as_the_reference_formula() {
+        // 8-row RGB blocks take the transposed path; 21 rows leave a 5-row block for the plain one.
+        let (h, w) = (21, 37);
+        // Floats with full mantissas, so that any change in rounding (a fused multiply-add, another order) shows.
+        let pixels: Vec<f32> = (0..h * w * 3).map(|i| (i as f32 * 0.737).sin() * 0.99).collect();
+        let plane = Plane {
+            h,
+            w,
+            c: 3,
+            data: pixels.as_slice(),
+        };
+        let (out_h, out_w) = (9, 16);
+        let mut got = Tensor::default();
+        resize_area_into(plane, out_h, out_w, &mut ResizeScratch::default(), &mut got);
+        // The spec's formula, one value at a time: x taps first, ascending, then y taps, then the normaliser.
+        let (ty, tx) = (AreaTaps::new(h, out_h), AreaTaps::new(w, out_w));
+        let k = area_normaliser(&ty, &tx);
+        for oy in 0..out_h {
+            for ox in 0..out_w {
+                for ch in 0..3 {
+                    let mut sum = 0.0f32;
+                    for (iy, wy) in ty.taps(oy) {
+                        let mut row = 0.0f32;
+                        for (ix, wx) in tx.taps(ox) {
+                            row += pixels[(iy * w + ix) * 3 + ch].value() * wx;
+                        }
+                        sum += row * wy;
+                    }
+                    let want = sum * k;
+                    let value = got.data()[(oy * out_w + ox) * 3 + ch];
+                    assert_eq!(value.to_bits(), want.to_bits(), "({oy}, {ox}, {ch})");
+                }
+            }
+        }
     }
 
     #[test]
