@@ -88,7 +88,7 @@ pub(crate) fn resize_area_into<S: Sample>(
                         for (i, w) in tx.taps(o) {
                             for (a, column) in acc.iter_mut().zip(&columns[i * 3..i * 3 + 3]) {
                                 for (a, &v) in a.iter_mut().zip(column) {
-                                    *a = *a + v * w;
+                                    *a += v * w;
                                 }
                             }
                         }

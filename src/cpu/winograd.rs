@@ -325,8 +325,11 @@ fn output_lanes<const L: usize>(m: &[f32], dst: &mut [f32], place: &Place, c: us
     }
     let bias: [f32; L] = *epilogue.bias[c..].first_chunk().unwrap_or(&[0.0; L]);
     let alpha: Option<[f32; L]> = epilogue.alpha.map(|a| *a[c..].first_chunk().unwrap_or(&[0.0; L]));
-    for i in 0..2 {
-        let s = [columns[0][i], columns[1][i], columns[2][i], columns[3][i]];
+    let [c0, c1, c2, c3] = columns;
+    for (i, s) in [[c0[0], c1[0], c2[0], c3[0]], [c0[1], c1[1], c2[1], c3[1]]]
+        .iter()
+        .enumerate()
+    {
         let y = [add(add(s[0], s[1]), s[2]), sub(sub(s[1], s[2]), s[3])];
         for (j, y) in y.iter().enumerate() {
             let (oy, ox) = (y0 + i, x0 + j);
