@@ -117,8 +117,9 @@ impl Winograd {
         if v.len() < POSITIONS * tiles * self.cin {
             v.resize(POSITIONS * tiles * self.cin, 0.0);
         }
-        if m.len() < POSITIONS * tiles * self.cout {
-            m.resize(POSITIONS * tiles * self.cout, 0.0);
+        let channels = self.cout.next_multiple_of(PANEL);
+        if m.len() < POSITIONS * tiles * channels {
+            m.resize(POSITIONS * tiles * channels, 0.0);
         }
         let epilogue = Epilogue {
             bias: &self.bias,
@@ -129,7 +130,7 @@ impl Winograd {
             input,
             dst,
             &mut v[..POSITIONS * tiles * self.cin],
-            &mut m[..POSITIONS * tiles * self.cout],
+            &mut m[..POSITIONS * tiles * channels],
             epilogue,
         );
     }
@@ -150,13 +151,13 @@ fn run_task(conv: &Winograd, input: Input<'_>, dst: &mut [f32], v: &mut [f32], m
     let tiles = v.len() / (POSITIONS * conv.cin);
     for (position, (v, m)) in v
         .chunks_exact(tiles * conv.cin)
-        .zip(m.chunks_exact_mut(tiles * conv.cout))
+        .zip(m.chunks_exact_mut(tiles * conv.cout.next_multiple_of(PANEL)))
         .enumerate()
     {
         if target_cfg_f!(target_feature = "fma") || cfg!(target_arch = "aarch64") {
-            product::<true>(v, &conv.transformed[position], m, conv.cin, conv.cout);
+            product::<true>(v, &conv.transformed[position], m, conv.cin);
         } else {
-            product::<false>(v, &conv.transformed[position], m, conv.cin, conv.cout);
+            product::<false>(v, &conv.transformed[position], m, conv.cin);
         }
     }
     transform_output(conv.cout, input.w - 2, m, dst, epilogue);
@@ -236,22 +237,19 @@ fn input_lanes<const L: usize>(d: &[[&[f32]; 4]; 4], c: usize, v: &mut [f32], st
 }
 
 /// `m[tile] = v[tile] · u` for one position, four tiles at a time (the count is a multiple of 4) against each
-/// panel of 16 output channels.
+/// panel of 16 output channels; `m`'s rows have the output channels padded to whole panels.
 #[inline(always)]
-fn product<const FUSED: bool>(v: &[f32], u: &PackedMatrix, m: &mut [f32], cin: usize, cout: usize) {
+fn product<const FUSED: bool>(v: &[f32], u: &PackedMatrix, m: &mut [f32], cin: usize) {
     let tiles = v.len() / cin;
+    let channels = m.len() / tiles;
     for (p, panel) in u.panels().enumerate() {
-        let first = p * PANEL;
-        let width = PANEL.min(cout - first);
         for t0 in (0..tiles).step_by(TILES) {
             let mut acc = [[0.0; PANEL]; TILES];
             kernel_row::<TILES, FUSED>(&mut acc, &v[t0 * cin..], cin, panel);
-            let out = &mut m[t0 * cout + first..];
+            // Whole panels (the rows of `m` are padded to them): fixed-size copies, not memcpy calls.
             for (r, acc) in acc.iter().enumerate() {
-                match out[r * cout..].first_chunk_mut::<PANEL>() {
-                    // A whole panel: a fixed-size copy (vector moves), not a memcpy call.
-                    Some(whole) if width == PANEL => *whole = *acc,
-                    _ => out[r * cout..][..width].copy_from_slice(&acc[..width]),
+                if let Some(out) = m[(t0 + r) * channels + p * PANEL..].first_chunk_mut::<PANEL>() {
+                    *out = *acc;
                 }
             }
         }
@@ -264,7 +262,8 @@ fn product<const FUSED: bool>(v: &[f32], u: &PackedMatrix, m: &mut [f32], cin: u
 fn transform_output(cout: usize, wo: usize, m: &[f32], dst: &mut [f32], epilogue: Epilogue<'_>) {
     let out_rows = dst.len() / (wo * cout);
     let tiles_x = wo.div_ceil(2);
-    let tiles = m.len() / (POSITIONS * cout);
+    let channels = cout.next_multiple_of(PANEL);
+    let tiles = m.len() / (POSITIONS * channels);
     let (full, half) = (cout / LANES * LANES, cout / 4 * 4);
     for tile in 0..out_rows.div_ceil(2) * tiles_x {
         let (y0, x0) = (tile / tiles_x * 2, tile % tiles_x * 2);
@@ -312,8 +311,9 @@ fn output_lanes<const L: usize>(m: &[f32], dst: &mut [f32], place: &Place, c: us
         y0,
         x0,
     } = *place;
+    let channels = cout.next_multiple_of(PANEL);
     let load = |i: usize, j: usize| -> [f32; L] {
-        *m[((i * 4 + j) * tiles + tile) * cout + c..]
+        *m[((i * 4 + j) * tiles + tile) * channels + c..]
             .first_chunk()
             .unwrap_or(&[0.0; L])
     };
