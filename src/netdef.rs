@@ -37,6 +37,22 @@ pub(crate) struct Weighted {
     pub alpha: Option<Vec<f32>>,
 }
 
+#[cfg(test)]
+impl Weighted {
+    /// Reproducible weights in [−0.5, 0.5) for a `[k·cin, cout]` kernel, for the kernels' tests.
+    pub fn patterned(k: usize, cin: usize, cout: usize, bias: Vec<f32>, alpha: Option<Vec<f32>>) -> Self {
+        Weighted {
+            cin,
+            cout,
+            kernel: (0..k * cin * cout)
+                .map(|i| ((i * 53 % 97) as f32) / 97.0 - 0.5)
+                .collect(),
+            bias,
+            alpha,
+        }
+    }
+}
+
 /// One layer.
 #[derive(Clone, Debug)]
 pub(crate) enum Layer {

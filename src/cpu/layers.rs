@@ -88,6 +88,21 @@ impl Conv {
 }
 
 impl DirectConv {
+    /// The shape of one output row's convolution over `x`.
+    fn row_shape(&self, x: &Tensor) -> RowShape {
+        RowShape {
+            kh: self.kh,
+            kw: self.kw,
+            cin: self.w.cin,
+            in_w: x.w,
+        }
+    }
+
+    /// The `kh` input rows that output row `y` of image `img` reads.
+    fn input_rows<'a>(&self, x: &'a Tensor, img: usize, y: usize) -> &'a [f32] {
+        &x.data()[(img * x.h + y) * x.w * x.c..][..self.kh * x.w * x.c]
+    }
+
     /// Writes the convolution of `x` into `out`, reshaped to fit, output rows spread across threads.
     pub fn forward(&self, x: &Tensor, out: &mut Tensor) {
         let w = &self.w;
@@ -106,21 +121,14 @@ impl DirectConv {
                 .for_each(|(dst, a)| matmul(a, &w.kernel, dst, w.epilogue()));
             return;
         }
-        let shape = RowShape {
-            kh: self.kh,
-            kw: self.kw,
-            cin: w.cin,
-            in_w: x.w,
-        };
-        let input_rows = self.kh * x.w * x.c;
+        let shape = self.row_shape(x);
         out.data_mut()
             .par_chunks_mut(wo * cout)
             .with_min_len(TASK_PIXELS.div_ceil(wo))
             .enumerate()
             .for_each(|(row, dst)| {
                 let (img, y) = (row / ho, row % ho);
-                let input = &x.data()[(img * x.h + y) * x.w * x.c..][..input_rows];
-                conv_row(input, shape, &w.kernel, dst, w.epilogue());
+                conv_row(self.input_rows(x, img, y), shape, &w.kernel, dst, w.epilogue());
             });
     }
 
@@ -139,13 +147,7 @@ impl DirectConv {
         if out.data().is_empty() {
             return;
         }
-        let shape = RowShape {
-            kh: self.kh,
-            kw: self.kw,
-            cin: w.cin,
-            in_w: x.w,
-        };
-        let input_rows = self.kh * x.w * x.c;
+        let shape = self.row_shape(x);
         out.data_mut()
             .par_chunks_mut(ow * cout)
             .with_min_len(TASK_PIXELS.div_ceil(2 * wo))
@@ -158,8 +160,7 @@ impl DirectConv {
                         scratch.resize(2 * wo * cout, 0.0);
                     }
                     for (r, conv_row_out) in scratch.chunks_exact_mut(wo * cout).take(rows).enumerate() {
-                        let y = 2 * oy + r;
-                        let input = &x.data()[(img * x.h + y) * x.w * x.c..][..input_rows];
+                        let input = self.input_rows(x, img, 2 * oy + r);
                         conv_row(input, shape, &w.kernel, conv_row_out, w.epilogue());
                     }
                     for (ox, cell) in dst.chunks_exact_mut(cout).enumerate() {
@@ -318,24 +319,8 @@ mod tests {
             (1, 3, 3, Padding::Same),
         ] {
             let (cin, cout) = (3, 10);
-            let x = Tensor::from_vec(
-                n,
-                h,
-                w,
-                cin,
-                (0..n * h * w * cin)
-                    .map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0)
-                    .collect(),
-            );
-            let weights = Weighted {
-                cin,
-                cout,
-                kernel: (0..9 * cin * cout)
-                    .map(|i| ((i * 53 % 97) as f32) / 97.0 - 0.5)
-                    .collect(),
-                bias: vec![0.1; cout],
-                alpha: Some(vec![0.25; cout]),
-            };
+            let x = Tensor::patterned(n, h, w, cin);
+            let weights = Weighted::patterned(9, cin, cout, vec![0.1; cout], Some(vec![0.25; cout]));
             let Conv::Direct(conv) = Conv::new(3, 3, &weights) else {
                 panic!("a 3-channel convolution runs directly")
             };

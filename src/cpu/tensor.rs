@@ -82,6 +82,11 @@ pub(crate) struct Plane<'a, S> {
 
 #[cfg(test)]
 impl Tensor {
+    /// A tensor of reproducible values in [−1, 1), for the kernels' tests.
+    pub fn patterned(n: usize, h: usize, w: usize, c: usize) -> Self {
+        Tensor::from_vec(n, h, w, c, patterned_values(n * h * w * c))
+    }
+
     /// The first image, as a plane.
     pub fn plane(&self) -> Plane<'_, f32> {
         Plane {
@@ -102,4 +107,10 @@ impl<'a> From<crate::backend::ImageView<'a>> for Plane<'a, u8> {
             data: image.rgb,
         }
     }
+}
+
+/// `len` reproducible values in [−1, 1), for the kernels' tests.
+#[cfg(test)]
+pub(crate) fn patterned_values(len: usize) -> Vec<f32> {
+    (0..len).map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0).collect()
 }

@@ -302,15 +302,7 @@ struct Place {
 /// The output transform of channels `c .. c + L` of one tile, with the epilogue.
 #[inline(always)]
 fn output_lanes<const L: usize>(m: &[f32], dst: &mut [f32], place: &Place, c: usize, epilogue: Epilogue<'_>) {
-    let Place {
-        tile,
-        tiles,
-        cout,
-        out_rows,
-        wo,
-        y0,
-        x0,
-    } = *place;
+    let Place { tile, tiles, cout, .. } = *place;
     let channels = cout.next_multiple_of(PANEL);
     let load = |i: usize, j: usize| -> [f32; L] {
         *m[((i * 4 + j) * tiles + tile) * channels + c..]
@@ -332,11 +324,11 @@ fn output_lanes<const L: usize>(m: &[f32], dst: &mut [f32], place: &Place, c: us
     {
         let y = [add(add(s[0], s[1]), s[2]), sub(sub(s[1], s[2]), s[3])];
         for (j, y) in y.iter().enumerate() {
-            let (oy, ox) = (y0 + i, x0 + j);
-            if oy >= out_rows || ox >= wo {
+            let (oy, ox) = (place.y0 + i, place.x0 + j);
+            if oy >= place.out_rows || ox >= place.wo {
                 continue;
             }
-            let out = &mut dst[(oy * wo + ox) * cout + c..][..L];
+            let out = &mut dst[(oy * place.wo + ox) * cout + c..][..L];
             for l in 0..L {
                 let value = y[l] + bias[l];
                 out[l] = match alpha {
@@ -392,24 +384,10 @@ mod tests {
             (3, 10, 10, 64, 64, true),
             (1, 40, 7, 16, 32, true),
         ] {
-            let x = Tensor::from_vec(
-                n,
-                h,
-                w,
-                cin,
-                (0..n * h * w * cin)
-                    .map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0)
-                    .collect(),
-            );
-            let weights = Weighted {
-                cin,
-                cout,
-                kernel: (0..9 * cin * cout)
-                    .map(|i| ((i * 53 % 97) as f32) / 97.0 - 0.5)
-                    .collect(),
-                bias: (0..cout).map(|o| o as f32 * 0.01 - 0.1).collect(),
-                alpha: prelu.then(|| (0..cout).map(|o| 0.1 + o as f32 * 0.01).collect()),
-            };
+            let x = Tensor::patterned(n, h, w, cin);
+            let bias = (0..cout).map(|o| o as f32 * 0.01 - 0.1).collect();
+            let alpha = prelu.then(|| (0..cout).map(|o| 0.1 + o as f32 * 0.01).collect());
+            let weights = Weighted::patterned(9, cin, cout, bias, alpha);
             let mut y = Tensor::default();
             Winograd::new(&weights).forward(&x, &mut y);
             assert_eq!((y.n, y.h, y.w, y.c), (n, h - 2, w - 2, cout));
