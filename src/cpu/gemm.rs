@@ -207,6 +207,8 @@ pub(crate) fn store<const R: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::tensor::patterned_values;
+    use crate::netdef::Weighted;
 
     fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, bias: &[f32], alpha: Option<&[f32]>) -> Vec<f64> {
         let mut c = vec![0.0f64; m * n];
@@ -254,8 +256,8 @@ mod tests {
             (37, 1152, 256),
             (2, 3, 6),
         ] {
-            let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32) / 97.0 - 0.5).collect();
+            let a = patterned_values(m * k);
+            let b = Weighted::patterned(1, k, n, Vec::new(), None).kernel;
             let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.01 - 0.05).collect();
             let alpha: Vec<f32> = (0..n).map(|j| 0.1 + j as f32 * 0.003).collect();
             for alpha in [None, Some(alpha.as_slice())] {

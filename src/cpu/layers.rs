@@ -8,6 +8,7 @@ use super::gemm::{matmul, Epilogue, PackedMatrix};
 use super::tensor::Tensor;
 use super::winograd::{Winograd, MAX_CIN};
 use crate::netdef::{pool_geometry, Padding, Weighted};
+use crate::pipeline::workspace::first_n;
 
 /// Output pixels per parallel task (at least): enough work to pay for the task, and many tasks for rayon to
 /// spread.
@@ -156,9 +157,7 @@ impl DirectConv {
                 let (img, oy) = (row / oh, row % oh);
                 let rows = 2.min(ho - 2 * oy);
                 CONV_ROWS.with_borrow_mut(|scratch| {
-                    if scratch.len() < 2 * wo * cout {
-                        scratch.resize(2 * wo * cout, 0.0);
-                    }
+                    let scratch = first_n(scratch, 2 * wo * cout);
                     for (r, conv_row_out) in scratch.chunks_exact_mut(wo * cout).take(rows).enumerate() {
                         let input = self.input_rows(x, img, 2 * oy + r);
                         conv_row(input, shape, &w.kernel, conv_row_out, w.epilogue());
@@ -168,9 +167,7 @@ impl DirectConv {
                         cell.fill(f32::NEG_INFINITY);
                         for conv_row_out in scratch.chunks_exact(wo * cout).take(rows) {
                             for src in conv_row_out[2 * ox * cout..][..columns * cout].chunks_exact(cout) {
-                                for (m, &v) in cell.iter_mut().zip(src) {
-                                    *m = if v > *m { v } else { *m };
-                                }
+                                max_into(cell, src);
                             }
                         }
                     }
@@ -228,14 +225,20 @@ pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding,
                 for iy in y0..y1 {
                     let line = &data[(img * x.h + iy) * x.w * c..][..x.w * c];
                     for src in line[x0 * c..x1 * c].chunks_exact(c) {
-                        for (m, &v) in cell.iter_mut().zip(src) {
-                            // One vector max instruction; the inputs are finite (the detector rejects NaN).
-                            *m = if v > *m { v } else { *m };
-                        }
+                        max_into(cell, src);
                     }
                 }
             }
         });
+}
+
+/// `cell = max(cell, src)`, channel by channel: one vector max instruction a vector (the inputs are finite: the
+/// detector rejects NaN).
+#[inline(always)]
+fn max_into(cell: &mut [f32], src: &[f32]) {
+    for (m, &v) in cell.iter_mut().zip(src) {
+        *m = if v > *m { v } else { *m };
+    }
 }
 
 /// TensorFlow's float32 softmax over two logits, `e = exp(z − max z); p = e · (1 / Σe)`, with exp correctly
@@ -271,25 +274,9 @@ mod tests {
     #[test]
     fn conv_matches_a_direct_sum() {
         let (h, w, cin, cout) = (7, 9, 3, 5);
-        let x = Tensor::from_vec(
-            2,
-            h,
-            w,
-            cin,
-            (0..2 * h * w * cin)
-                .map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0)
-                .collect(),
-        );
-        let kernel: Vec<f32> = (0..3 * 3 * cin * cout)
-            .map(|i| ((i * 53 % 97) as f32) / 97.0 - 0.5)
-            .collect();
-        let weights = Weighted {
-            cin,
-            cout,
-            kernel: kernel.clone(),
-            bias: vec![0.1; cout],
-            alpha: Some(vec![0.25; cout]),
-        };
+        let x = Tensor::patterned(2, h, w, cin);
+        let weights = Weighted::patterned(9, cin, cout, vec![0.1; cout], Some(vec![0.25; cout]));
+        let kernel = &weights.kernel;
         let conv = Conv::new(3, 3, &weights);
         let mut y = Tensor::default();
         conv.forward(&x, &mut y);

@@ -1,5 +1,5 @@
-//! The pure-Rust CPU backend: direct convolutions on GEMM register tiles with fused bias and PReLU, rayon across pyramid levels,
-//! blocks of output rows and batches of crops.
+//! The pure-Rust CPU backend: direct and Winograd convolutions on GEMM-style register tiles with bias and PReLU
+//! fused, rayon across pyramid levels, rows of outputs and batches of crops.
 
 pub(crate) mod crop;
 mod direct_conv;

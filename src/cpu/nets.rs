@@ -68,16 +68,21 @@ pub(crate) fn cpu_layers(layers: Vec<Layer>) -> Vec<CpuLayer> {
             Layer::Dense(weights) => CpuLayer::Dense(Dense::new(&weights)),
         };
         // A 2×2, stride-2 pool after a direct convolution is fused into it.
-        let fused = match (built.last(), &layer) {
-            (Some(CpuLayer::Conv(Conv::Direct(_))), CpuLayer::Pool { size: 2, stride: 2, .. }) => built.pop(),
-            _ => None,
-        };
-        built.push(match (fused, layer) {
-            (Some(CpuLayer::Conv(Conv::Direct(conv))), CpuLayer::Pool { padding, .. }) => {
-                CpuLayer::ConvPool2(conv, padding)
+        let layer = match (layer, built.pop()) {
+            (
+                CpuLayer::Pool {
+                    size: 2,
+                    stride: 2,
+                    padding,
+                },
+                Some(CpuLayer::Conv(Conv::Direct(conv))),
+            ) => CpuLayer::ConvPool2(conv, padding),
+            (layer, previous) => {
+                built.extend(previous);
+                layer
             }
-            (_, layer) => layer,
-        });
+        };
+        built.push(layer);
     }
     built
 }
@@ -163,7 +168,7 @@ impl CpuNets {
             .flat_map_iter(|batch| {
                 let x = Tensor::from_vec(batch.len() / patch, 24, 24, 3, batch.to_vec());
                 let mut act = Activations::default();
-                let rows = &self.rnet_forward(&x, &mut act).data();
+                let rows = self.rnet_forward(&x, &mut act).data();
                 rows.chunks_exact(RNET_HEADS).map(rnet_output).collect::<Vec<_>>()
             })
             .collect())
@@ -184,7 +189,7 @@ impl CpuNets {
             .flat_map_iter(|batch| {
                 let x = Tensor::from_vec(batch.len() / patch, 48, 48, 3, batch.to_vec());
                 let mut act = Activations::default();
-                let rows = &self.onet_forward(&x, &mut act).data();
+                let rows = self.onet_forward(&x, &mut act).data();
                 rows.chunks_exact(ONET_HEADS).map(onet_output).collect::<Vec<_>>()
             })
             .collect())

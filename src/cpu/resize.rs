@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use super::tensor::{Plane, Sample, Tensor};
 use crate::pipeline::pyramid::{area_normaliser, AreaTaps};
+use crate::pipeline::workspace::first_n;
 
 /// Resizes one HWC image (`x.n == 1`) to `out_h`×`out_w`.
 #[cfg(test)]
@@ -90,11 +91,8 @@ pub(crate) fn resize_area_into<S: Sample>(
 
     // Horizontal pass over every input row, in blocks of ROWS rows that share the taps.
     let row_len = x.w * c;
-    // Grow-only: both branches below write every value.
-    if scratch.rows.len() < x.h * out_w * c {
-        scratch.rows.resize(x.h * out_w * c, 0.0);
-    }
-    let rows = &mut scratch.rows[..x.h * out_w * c];
+    // Grown once, never cleared: both branches below write every value.
+    let rows = first_n(&mut scratch.rows, x.h * out_w * c);
     rows.par_chunks_mut(ROWS * out_w * c)
         .enumerate()
         .for_each(|(block, dst)| {
@@ -102,15 +100,7 @@ pub(crate) fn resize_area_into<S: Sample>(
             let count = dst.len() / (out_w * c);
             let src = &x.data[first * row_len..(first + count) * row_len];
             if c == 3 && count == ROWS {
-                // The block transposed, one vector per input column and channel with the 8 rows in its lanes, so
-                // that each tap is 3 vector multiply-adds for 8 rows. Per row and channel the operations and
-                // their order are unchanged, so the sums are bit for bit the same.
-                COLUMNS.with_borrow_mut(|columns| {
-                    if columns.len() < row_len {
-                        columns.resize(row_len, [0.0; ROWS]);
-                    }
-                    rgb_block(src, tx, &mut columns[..row_len], dst);
-                });
+                COLUMNS.with_borrow_mut(|columns| rgb_block(src, tx, first_n(columns, row_len), dst));
             } else {
                 for r in 0..count {
                     for o in 0..out_w {

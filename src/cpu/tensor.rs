@@ -1,5 +1,7 @@
 //! A plain NHWC float32 tensor: what the CPU kernels pass between layers.
 
+use crate::pipeline::workspace::first_n;
+
 /// `n` images of `h`×`w` pixels with `c` channels, channels innermost.
 ///
 /// The storage only grows: a smaller shape keeps the values past its end, so that a tensor that alternates
@@ -30,20 +32,22 @@ impl Tensor {
     /// caller writes every element.
     pub fn reshape(&mut self, n: usize, h: usize, w: usize, c: usize) {
         (self.n, self.h, self.w, self.c) = (n, h, w, c);
-        let len = n * h * w * c;
-        if self.storage.len() < len {
-            self.storage.resize(len, 0.0);
-        }
+        let len = self.len();
+        first_n(&mut self.storage, len);
+    }
+
+    fn len(&self) -> usize {
+        self.n * self.h * self.w * self.c
     }
 
     /// The `n·h·w·c` values.
     pub fn data(&self) -> &[f32] {
-        &self.storage[..self.n * self.h * self.w * self.c]
+        &self.storage[..self.len()]
     }
 
     /// The `n·h·w·c` values, to write.
     pub fn data_mut(&mut self) -> &mut [f32] {
-        let len = self.n * self.h * self.w * self.c;
+        let len = self.len();
         &mut self.storage[..len]
     }
 }

@@ -16,6 +16,7 @@ use super::direct_conv::kernel_row;
 use super::gemm::{Epilogue, PackedMatrix, PANEL};
 use super::tensor::Tensor;
 use crate::netdef::Weighted;
+use crate::pipeline::workspace::first_n;
 
 /// Positions in a transformed 4×4 tile.
 const POSITIONS: usize = 16;
@@ -113,26 +114,14 @@ impl Winograd {
         // The products run on whole register tiles: the tile count is padded to a multiple of 4, and the padding
         // rows hold whatever finite values an earlier task left (their products are never read).
         let tiles = (out_rows.div_ceil(2) * wo.div_ceil(2)).next_multiple_of(TILES);
-        // Grow-only: every value the task reads was written by it first (or is padding, see above).
-        if v.len() < POSITIONS * tiles * self.cin {
-            v.resize(POSITIONS * tiles * self.cin, 0.0);
-        }
-        let channels = self.cout.next_multiple_of(PANEL);
-        if m.len() < POSITIONS * tiles * channels {
-            m.resize(POSITIONS * tiles * channels, 0.0);
-        }
+        // Grown once, never cleared: every value the task reads was written by it first (or is padding, above).
+        let v = first_n(v, POSITIONS * tiles * self.cin);
+        let m = first_n(m, POSITIONS * tiles * self.cout.next_multiple_of(PANEL));
         let epilogue = Epilogue {
             bias: &self.bias,
             alpha: self.alpha.as_deref(),
         };
-        run_task(
-            self,
-            input,
-            dst,
-            &mut v[..POSITIONS * tiles * self.cin],
-            &mut m[..POSITIONS * tiles * channels],
-            epilogue,
-        );
+        run_task(self, input, dst, v, m, epilogue);
     }
 }
 
