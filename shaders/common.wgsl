@@ -31,9 +31,9 @@ struct Params {
     kh: u32,
     kw: u32,
     prelu: u32,   // 1: PReLU after the bias
-    w_off: u32,   // weights, in vec4 units
-    b_off: u32,   // bias, in vec4 units
-    a_off: u32,   // PReLU alphas, in vec4 units
+    group_vec4s: u32,   // conv, dense: vec4s of one channel group's weights
+    first_group: u32,   // conv, dense: the first channel group in the weight window
+    window_groups: u32, // conv, dense: channel groups in the weight window
     size: u32,    // pool window or crop size
     stride: u32,
     f0: f32,      // threshold
@@ -42,8 +42,11 @@ struct Params {
     u2: u32,
 }
 
+// The segment table is uniform, not storage: software Vulkan (lavapipe) loads uniform data several times faster,
+// and every work item reads its segment. One 64 KiB binding holds 1024 segments; the host splits longer tables
+// into several dispatches.
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> segments: array<Segment>;
+@group(0) @binding(1) var<uniform> segments: array<Segment, 1024>;
 
 const WORKGROUP: u32 = 64u;
 
@@ -52,14 +55,18 @@ fn flat_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return gid.x + gid.y * groups.x * WORKGROUP;
 }
 
-// The segment holding flat work item `item` (segments are sorted by `start`; there are at most a few dozen).
+// The segment holding flat work item `item`: the last one whose `start` is not past it (segments are sorted by
+// `start`). A binary search, so that a batch of many images stays cheap.
 fn find_segment(item: u32) -> u32 {
-    var s = 0u;
-    loop {
-        if (s + 1u >= params.segments || segments[s + 1u].start > item) {
-            break;
+    var lo = 0u;
+    var hi = params.segments;
+    while (hi - lo > 1u) {
+        let mid = (lo + hi) / 2u;
+        if (segments[mid].start <= item) {
+            lo = mid;
+        } else {
+            hi = mid;
         }
-        s += 1u;
     }
-    return s;
+    return lo;
 }

@@ -1,5 +1,5 @@
 // Valid, stride-1 convolution with bias and optional per-channel PReLU fused, over NHWC tensors packed by segment.
-// Weights are HWIO with the output channels padded to a multiple of 8. Each invocation computes a block of four
+// Weights come in a uniform window, a block per group of eight output channels (see weighted_layer.wgsl). Each invocation computes a block of four
 // neighbouring output pixels × eight output channels: every input value it loads feeds eight multiply-adds and
 // every weight four. See `locate` in weighted_layer.wgsl for how work is split.
 
@@ -17,7 +17,6 @@ fn main(
     }
     let seg = work.seg;
     let g = work.g;
-    let groups8 = (params.cout + 7u) / 8u;
     let blocks = (seg.out_w + PIXELS - 1u) / PIXELS;
     var r = work.block;
     if (r >= seg.count * seg.out_h * blocks) {
@@ -28,13 +27,12 @@ fn main(
     let y = r % seg.out_h;
     let n = r / seg.out_h;
 
-    let row_vec4s = groups8 * 2u;
     let cin = params.cin;
     // A sliding window over the input row: the four pixels' windows for kx = 0, 1, 2 start in columns x0 .. x0 + 2,
     // so 4 + kw − 1 input values serve all 4·kw taps (kernels up to 3 wide: all of MTCNN's). Columns past the
     // right edge are clamped; they only feed pixels whose results are not stored.
     let in_last = seg.in_w - 1u;
-    let kx_stride = cin * row_vec4s;
+    let kx_stride = cin * 2u;
     var a0 = vec4<f32>(0.0); var b0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0);
@@ -47,7 +45,7 @@ fn main(
         let c3 = row + min(x0 + 3u, in_last) * cin;
         let c4 = row + min(x0 + 4u, in_last) * cin;
         let c5 = row + min(x0 + 5u, in_last) * cin;
-        var k = params.w_off + ky * params.kw * kx_stride + g * 2u;
+        var k = kernel_start(work) + ky * params.kw * kx_stride;
         for (var c = 0u; c < cin; c++) {
             let v0 = src[c0 + c];
             let v1 = src[c1 + c];
@@ -77,12 +75,9 @@ fn main(
                     a3 += v5 * wa; b3 += v5 * wb;
                 }
             }
-            k += row_vec4s;
+            k += 2u;
         }
     }
-    let bias_a = weights[params.b_off + g * 2u];
-    let bias_b = weights[params.b_off + g * 2u + 1u];
-    let alpha = params.a_off + g * 2u;
     let channel = g * 8u;
     let out = seg.out_off + ((n * seg.out_h + y) * seg.out_w + x0) * params.cout + channel;
     let accs_a = array<vec4<f32>, 4>(a0, a1, a2, a3);
@@ -90,8 +85,8 @@ fn main(
     for (var p = 0u; p < PIXELS; p++) {
         if (x0 + p < seg.out_w) {
             let at = out + p * params.cout;
-            store(at, channel, activate(accs_a[p] + bias_a, alpha));
-            store(at + 4u, channel + 4u, activate(accs_b[p] + bias_b, alpha + 1u));
+            store(at, channel, finish(work, 0u, accs_a[p]));
+            store(at + 4u, channel + 4u, finish(work, 1u, accs_b[p]));
         }
     }
 }

@@ -1,5 +1,5 @@
-// Fully connected layer with bias and optional PReLU: rows of `cin` values times a [cin, cout] matrix whose columns
-// are padded to a multiple of 8 and read as vec4. Each invocation computes four rows × eight outputs, so every
+// Fully connected layer with bias and optional PReLU: rows of `cin` values times a [cin, cout] matrix, whose eight
+// columns of a channel group come from the uniform weight window (see weighted_layer.wgsl). Each invocation computes four rows × eight outputs, so every
 // input value feeds eight multiply-adds and every weight four (see `locate` in weighted_layer.wgsl for how work is
 // split). A segment's `count` is its number of rows.
 
@@ -17,7 +17,6 @@ fn main(
     }
     let seg = work.seg;
     let g = work.g;
-    let groups8 = (params.cout + 7u) / 8u;
     let row0 = work.block * ROWS;
     if (row0 >= seg.count) {
         return;
@@ -29,12 +28,11 @@ fn main(
     let i1 = seg.in_off + min(row0 + 1u, last) * cin;
     let i2 = seg.in_off + min(row0 + 2u, last) * cin;
     let i3 = seg.in_off + min(row0 + 3u, last) * cin;
-    let row_vec4s = groups8 * 2u;
     var a0 = vec4<f32>(0.0); var b0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0);
     var a3 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
-    var k = params.w_off + g * 2u;
+    var k = kernel_start(work);
     // Four input values a trip: on a real GPU one invocation's loop is a chain of memory latencies, and four
     // independent loads in flight per trip shorten it. The sums keep the CPU's order.
     var c = 0u;
@@ -45,16 +43,16 @@ fn main(
         let x3 = vec4<f32>(src[i3 + c], src[i3 + c + 1u], src[i3 + c + 2u], src[i3 + c + 3u]);
         let wa0 = weights[k];
         let wb0 = weights[k + 1u];
-        k += row_vec4s;
+        k += 2u;
         let wa1 = weights[k];
         let wb1 = weights[k + 1u];
-        k += row_vec4s;
+        k += 2u;
         let wa2 = weights[k];
         let wb2 = weights[k + 1u];
-        k += row_vec4s;
+        k += 2u;
         let wa3 = weights[k];
         let wb3 = weights[k + 1u];
-        k += row_vec4s;
+        k += 2u;
         a0 += x0.x * wa0; b0 += x0.x * wb0;
         a1 += x1.x * wa0; b1 += x1.x * wb0;
         a2 += x2.x * wa0; b2 += x2.x * wb0;
@@ -75,7 +73,7 @@ fn main(
     for (; c < cin; c++) {
         let wa = weights[k];
         let wb = weights[k + 1u];
-        k += row_vec4s;
+        k += 2u;
         let v0 = src[i0 + c];
         let v1 = src[i1 + c];
         let v2 = src[i2 + c];
@@ -85,17 +83,14 @@ fn main(
         a2 += v2 * wa; b2 += v2 * wb;
         a3 += v3 * wa; b3 += v3 * wb;
     }
-    let bias_a = weights[params.b_off + g * 2u];
-    let bias_b = weights[params.b_off + g * 2u + 1u];
-    let alpha = params.a_off + g * 2u;
     let output = g * 8u;
     let accs_a = array<vec4<f32>, 4>(a0, a1, a2, a3);
     let accs_b = array<vec4<f32>, 4>(b0, b1, b2, b3);
     for (var p = 0u; p < ROWS; p++) {
         if (row0 + p < seg.count) {
             let at = seg.out_off + (row0 + p) * params.cout + output;
-            store(at, output, activate(accs_a[p] + bias_a, alpha));
-            store(at + 4u, output + 4u, activate(accs_b[p] + bias_b, alpha + 1u));
+            store(at, output, finish(work, 0u, accs_a[p]));
+            store(at + 4u, output + 4u, finish(work, 1u, accs_b[p]));
         }
     }
 }

@@ -119,9 +119,9 @@ pub(crate) struct Params {
     pub kh: u32,
     pub kw: u32,
     pub prelu: u32,
-    pub w_off: u32,
-    pub b_off: u32,
-    pub a_off: u32,
+    pub group_vec4s: u32,
+    pub first_group: u32,
+    pub window_groups: u32,
     pub size: u32,
     pub stride: u32,
     pub f0: f32,
@@ -161,17 +161,23 @@ impl Kernels {
     }
 }
 
-/// A buffer bound from offset 0 with `bytes` bytes.
+/// `bytes` bytes of a buffer, from byte `offset` (0 but for the weight windows).
 #[derive(Clone, Debug)]
 pub(crate) struct View {
     pub buffer: wgpu::Buffer,
+    pub offset: u64,
     pub bytes: u64,
 }
 
 impl View {
     pub fn new(buffer: &wgpu::Buffer, bytes: u64) -> Self {
+        View::window(buffer, 0, bytes)
+    }
+
+    pub fn window(buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> Self {
         View {
             buffer: buffer.clone(),
+            offset,
             bytes: bytes.max(4).next_multiple_of(4),
         }
     }
@@ -204,6 +210,51 @@ impl Default for Plan {
 
 /// Offsets of bindings into one buffer must be multiples of this (WebGPU's largest allowed alignment).
 const TABLE_ALIGN: usize = 256;
+/// Bytes of a segment-table binding (`array<Segment, 1024>` in `common.wgsl`: 64 KiB, WebGPU's guaranteed
+/// uniform binding size).
+const TABLE_BYTES: usize = 65536;
+/// Segments one table holds.
+const MAX_SEGMENTS: usize = TABLE_BYTES / std::mem::size_of::<Segment>();
+
+/// A dispatch's parameters and table, split into dispatches of at most [`MAX_SEGMENTS`] segments, each with its
+/// segments' `start` and its `total` counted from its own first item. Empty dispatches are dropped.
+fn split_table(params: Params, segments: Vec<Segment>) -> Vec<(Params, Vec<Segment>)> {
+    if params.total == 0 {
+        return Vec::new();
+    }
+    if segments.len() <= MAX_SEGMENTS {
+        let count = segments.len() as u32;
+        return vec![(
+            Params {
+                segments: count,
+                ..params
+            },
+            segments,
+        )];
+    }
+    let chunks: Vec<&[Segment]> = segments.chunks(MAX_SEGMENTS).collect();
+    let ends = chunks.iter().skip(1).map(|c| c[0].start).chain([params.total]);
+    chunks
+        .iter()
+        .zip(ends)
+        .filter_map(|(chunk, end)| {
+            let first = chunk[0].start;
+            let table: Vec<Segment> = chunk
+                .iter()
+                .map(|s| Segment {
+                    start: s.start - first,
+                    ..*s
+                })
+                .collect();
+            let params = Params {
+                segments: table.len() as u32,
+                total: end - first,
+                ..params
+            };
+            (params.total > 0).then_some((params, table))
+        })
+        .collect()
+}
 
 impl Plan {
     pub fn with_arenas(arenas: [&'static str; 2]) -> Self {
@@ -214,7 +265,8 @@ impl Plan {
         }
     }
 
-    /// Adds a dispatch of `params.total` work items over `segments`.
+    /// Adds a dispatch of `params.total` work items over `segments` (several, when the table is longer than one
+    /// uniform binding holds).
     pub fn dispatch(
         &mut self,
         kernel: Kernel,
@@ -224,18 +276,14 @@ impl Plan {
         output: View,
         extra: Option<View>,
     ) {
-        if params.total > 0 {
-            let params = Params {
-                segments: segments.len() as u32,
-                ..params
-            };
+        for (params, segments) in split_table(params, segments) {
             self.steps.push(Step {
                 kernel,
                 params,
                 segments,
-                input,
-                output,
-                extra,
+                input: input.clone(),
+                output: output.clone(),
+                extra: extra.clone(),
             });
         }
     }
@@ -258,6 +306,10 @@ impl Plan {
             params.extend_from_slice(bytemuck::bytes_of(&step.params));
             tables.extend_from_slice(bytemuck::cast_slice(&step.segments));
         }
+        // Every table is bound as a whole 64 KiB window, the last one included.
+        if let Some(&(_, last)) = offsets.last() {
+            tables.resize(tables.len().max(last as usize + TABLE_BYTES), 0);
+        }
         let max_groups = ctx.limits.max_compute_workgroups_per_dimension;
         ctx.scoped(|| -> Result<Option<wgpu::Buffer>> {
             let stamps = ctx.timer.as_ref().map(|timer| {
@@ -267,7 +319,7 @@ impl Plan {
             });
             let [params_name, tables_name] = self.arenas;
             let params_buffer = pool.get(ctx, params_name, params.len() as u64, wgpu::BufferUsages::UNIFORM);
-            let tables_buffer = pool.get(ctx, tables_name, tables.len() as u64, wgpu::BufferUsages::STORAGE);
+            let tables_buffer = pool.get(ctx, tables_name, tables.len() as u64, wgpu::BufferUsages::UNIFORM);
             if !params.is_empty() {
                 ctx.queue.write_buffer(&params_buffer, 0, &params);
                 ctx.queue.write_buffer(&tables_buffer, 0, &tables);
@@ -286,16 +338,15 @@ impl Plan {
                 });
                 for (step, &(p_off, t_off)) in self.steps.iter().zip(&offsets) {
                     let pipeline = &kernels.pipelines[&step.kernel];
-                    let table_bytes = std::mem::size_of_val(step.segments.as_slice()) as u64;
                     let mut entries = vec![
                         (0, params_buffer.clone(), p_off, std::mem::size_of::<Params>() as u64),
-                        (1, tables_buffer.clone(), t_off, table_bytes.max(4)),
+                        (1, tables_buffer.clone(), t_off, TABLE_BYTES as u64),
                         (3, step.output.buffer.clone(), 0, step.output.bytes),
                     ];
                     let (has_input, has_extra) = step.kernel.bindings();
                     for (present, index, view) in [(has_input, 2, &step.input), (has_extra, 4, &step.extra)] {
                         if let (true, Some(v)) = (present, view) {
-                            entries.push((index, v.buffer.clone(), 0, v.bytes));
+                            entries.push((index, v.buffer.clone(), v.offset, v.bytes));
                         }
                     }
                     let bind_group = pool.bind_group(ctx, step.kernel, &pipeline.get_bind_group_layout(0), entries);

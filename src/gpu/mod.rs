@@ -9,6 +9,7 @@ mod nets;
 mod pass;
 mod tiled;
 mod warp;
+mod weight_windows;
 
 use std::sync::{Mutex, MutexGuard};
 

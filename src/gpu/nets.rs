@@ -1,8 +1,9 @@
-//! The three networks on the GPU: weights uploaded once (output channels padded to multiples of 4 for the vec4
-//! kernels), and the recording of a network's layers over a packed, multi-segment tensor.
+//! The three networks on the GPU: weights uploaded once (packed in uniform windows, see `weight_windows`), and
+//! the recording of a network's layers over a packed, multi-segment tensor.
 
 use super::context::GpuContext;
 use super::kernels::{Kernel, Params, Plan, Segment, View, WORKGROUP_SIZE};
+use super::weight_windows::{pack_layer, pad_for_windows, PackedLayer, WINDOW_BYTES};
 use crate::netdef::{pool_geometry, Layer, Padding};
 use crate::pipeline::pyramid::PyramidLevel;
 
@@ -43,13 +44,14 @@ pub(crate) fn total_floats(parts: &[Part]) -> usize {
     parts.iter().map(Part::floats).sum()
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Op {
     Conv {
         kh: usize,
         kw: usize,
+        weights: PackedLayer,
     },
-    Dense,
+    Dense(PackedLayer),
     Pool {
         size: usize,
         stride: usize,
@@ -57,15 +59,12 @@ enum Op {
     },
 }
 
-/// A layer's shape and where its weights sit in the net's buffer (offsets in vec4 units).
-#[derive(Clone, Copy, Debug)]
+/// A layer's shape, and where the weights of a conv or dense layer sit.
+#[derive(Clone, Debug)]
 struct GpuLayer {
     op: Op,
     cin: usize,
     cout: usize,
-    w_off: u32,
-    b_off: u32,
-    a_off: u32,
     prelu: bool,
 }
 
@@ -73,77 +72,52 @@ struct GpuLayer {
 pub(crate) struct GpuNet {
     layers: Vec<GpuLayer>,
     weights: wgpu::Buffer,
-    weight_bytes: u64,
 }
 
-/// Output channels of one work item of the conv and dense kernels (two vec4); weights are padded to it.
-const CHANNELS: usize = 8;
 /// Output pixels (conv) or rows (dense) of one work item.
 const BLOCK: usize = 4;
-
-/// Appends rows of `cout` values, each padded with zeros to a multiple of [`CHANNELS`]; returns the vec4 offset.
-fn push_padded(data: &mut Vec<f32>, values: &[f32], cout: usize) -> u32 {
-    let offset = (data.len() / 4) as u32;
-    let padded = cout.next_multiple_of(CHANNELS);
-    for row in values.chunks(cout) {
-        data.extend_from_slice(row);
-        data.resize(data.len() + padded - row.len(), 0.0);
-    }
-    offset
-}
 
 impl GpuNet {
     pub fn upload(ctx: &GpuContext, layers: &[Layer], label: &str) -> Self {
         let mut data: Vec<f32> = Vec::new();
-        let mut gpu_layers = Vec::with_capacity(layers.len());
-        for layer in layers {
-            let (op, w) = match layer {
-                Layer::Conv { kh, kw, weights } => (Op::Conv { kh: *kh, kw: *kw }, weights),
-                Layer::Dense(weights) => (Op::Dense, weights),
-                Layer::Pool { size, stride, padding } => {
-                    let op = Op::Pool {
-                        size: *size,
-                        stride: *stride,
-                        padding: *padding,
-                    };
-                    gpu_layers.push(GpuLayer {
-                        op,
-                        cin: 0,
-                        cout: 0,
-                        w_off: 0,
-                        b_off: 0,
-                        a_off: 0,
-                        prelu: false,
-                    });
-                    continue;
-                }
-            };
-            let (cin, cout) = (w.cin, w.cout);
-            let w_off = push_padded(&mut data, &w.kernel, cout);
-            let b_off = push_padded(&mut data, &w.bias, cout);
-            let a_off = w.alpha.as_ref().map_or(0, |a| push_padded(&mut data, a, cout));
-            gpu_layers.push(GpuLayer {
-                op,
-                cin,
-                cout,
-                w_off,
-                b_off,
-                a_off,
-                prelu: w.alpha.is_some(),
-            });
-        }
-        data.resize(data.len().max(4), 0.0);
+        let gpu_layers: Vec<GpuLayer> = layers
+            .iter()
+            .map(|layer| match layer {
+                Layer::Conv { kh, kw, weights } => GpuLayer {
+                    op: Op::Conv {
+                        kh: *kh,
+                        kw: *kw,
+                        weights: pack_layer(&mut data, weights, kh * kw),
+                    },
+                    cin: weights.cin,
+                    cout: weights.cout,
+                    prelu: weights.alpha.is_some(),
+                },
+                Layer::Dense(weights) => GpuLayer {
+                    op: Op::Dense(pack_layer(&mut data, weights, 1)),
+                    cin: weights.cin,
+                    cout: weights.cout,
+                    prelu: weights.alpha.is_some(),
+                },
+                &Layer::Pool { size, stride, padding } => GpuLayer {
+                    op: Op::Pool { size, stride, padding },
+                    cin: 0,
+                    cout: 0,
+                    prelu: false,
+                },
+            })
+            .collect();
+        pad_for_windows(&mut data, gpu_layers.iter().filter_map(GpuLayer::weights));
         let weights = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: (data.len() * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         ctx.queue.write_buffer(&weights, 0, bytemuck::cast_slice(&data));
         GpuNet {
             layers: gpu_layers,
             weights,
-            weight_bytes: (data.len() * 4) as u64,
         }
     }
 
@@ -165,13 +139,13 @@ impl GpuNet {
         let mut current = parts.to_vec();
         for layer in &self.layers {
             let next = packed(current.iter().map(|p| match layer.op {
-                Op::Conv { kh, kw } => (
+                Op::Conv { kh, kw, .. } => (
                     p.count,
                     (p.h + 1).saturating_sub(kh),
                     (p.w + 1).saturating_sub(kw),
                     layer.cout,
                 ),
-                Op::Dense => (p.count, 1, 1, layer.cout),
+                Op::Dense(_) => (p.count, 1, 1, layer.cout),
                 Op::Pool { size, stride, padding } => (
                     p.count,
                     pool_geometry(p.h, size, stride, padding).0,
@@ -222,89 +196,95 @@ impl GpuNet {
     }
 
     fn record_layer(&self, plan: &mut Plan, layer: &GpuLayer, input: &[Part], output: &[Part], src: &View, dst: &View) {
-        let groups = layer.cout.div_ceil(CHANNELS);
-        let mut start = 0usize;
-        let segments: Vec<Segment> = input
-            .iter()
-            .zip(output)
-            .map(|(i, o)| {
-                let items = match layer.op {
-                    // Conv and dense count workgroups: one channel group each, WORKGROUP_SIZE blocks.
-                    Op::Conv { .. } => (o.count * o.h * o.w.div_ceil(BLOCK)).div_ceil(WORKGROUP_SIZE as usize) * groups,
-                    Op::Dense => o.count.div_ceil(BLOCK).div_ceil(WORKGROUP_SIZE as usize) * groups,
-                    Op::Pool { .. } => o.floats(),
-                };
-                let (a, b) = match layer.op {
-                    Op::Pool { size, stride, padding } => (
+        let (kernel, kh, kw, weights) = match &layer.op {
+            Op::Conv { kh, kw, weights } => (Kernel::Conv, *kh, *kw, weights),
+            Op::Dense(weights) => (Kernel::Dense, 1, 1, weights),
+            &Op::Pool { size, stride, padding } => {
+                let geometry = |i: &Part| {
+                    (
                         pool_geometry(i.h, size, stride, padding).1 as u32,
                         pool_geometry(i.w, size, stride, padding).1 as u32,
-                    ),
-                    _ => (0, 0),
+                    )
                 };
-                let segment = Segment {
-                    count: i.count as u32,
-                    in_h: i.h as u32,
-                    in_w: i.w as u32,
-                    in_off: i.offset as u32,
-                    out_h: o.h as u32,
-                    out_w: o.w as u32,
-                    out_off: o.offset as u32,
-                    start: start as u32,
-                    a,
-                    b,
+                // One work item per output pixel.
+                let (segments, total) = segments(input, output, |o| o.count * o.h * o.w, geometry);
+                let params = Params {
+                    total,
+                    cin: input.first().map_or(0, |p| p.c) as u32,
+                    size: size as u32,
+                    stride: stride as u32,
                     ..Default::default()
                 };
-                start += items;
-                segment
-            })
-            .collect();
-        let weights = Some(View::new(&self.weights, self.weight_bytes));
-        let (kernel, params, extra) = match layer.op {
-            Op::Conv { kh, kw } => {
-                let params = Params {
-                    kh: kh as u32,
-                    kw: kw as u32,
-                    ..self.weight_params(layer)
-                };
-                (Kernel::Conv, params, weights)
-            }
-            Op::Dense => (Kernel::Dense, self.weight_params(layer), weights),
-            Op::Pool { size, stride, .. } => {
-                let c = input.first().map_or(0, |p| p.c) as u32;
-                (
-                    Kernel::MaxPool,
-                    Params {
-                        cin: c,
-                        size: size as u32,
-                        stride: stride as u32,
-                        ..Default::default()
-                    },
-                    None,
-                )
+                plan.dispatch(Kernel::MaxPool, params, segments, Some(src.clone()), dst.clone(), None);
+                return;
             }
         };
-        plan.dispatch(
-            kernel,
-            Params {
-                total: start as u32,
-                ..params
-            },
-            segments,
-            Some(src.clone()),
-            dst.clone(),
-            extra,
-        );
-    }
-
-    fn weight_params(&self, layer: &GpuLayer) -> Params {
-        Params {
-            cin: layer.cin as u32,
-            cout: layer.cout as u32,
-            prelu: u32::from(layer.prelu),
-            w_off: layer.w_off,
-            b_off: layer.b_off,
-            a_off: layer.a_off,
-            ..Default::default()
+        // One dispatch per weight window. Conv and dense count workgroups: each takes one channel group and
+        // WORKGROUP_SIZE blocks of pixels (conv) or rows (dense).
+        for window in &weights.windows {
+            let blocks = |o: &Part| match kernel {
+                Kernel::Conv => o.count * o.h * o.w.div_ceil(BLOCK),
+                _ => o.count.div_ceil(BLOCK),
+            };
+            let workgroups = |o: &Part| blocks(o).div_ceil(WORKGROUP_SIZE as usize) * window.groups as usize;
+            let (segments, total) = segments(input, output, workgroups, |_| (0, 0));
+            let params = Params {
+                total,
+                cin: layer.cin as u32,
+                cout: layer.cout as u32,
+                kh: kh as u32,
+                kw: kw as u32,
+                prelu: u32::from(layer.prelu),
+                group_vec4s: weights.group_vec4s,
+                first_group: window.first_group,
+                window_groups: window.groups,
+                ..Default::default()
+            };
+            let window = View::window(&self.weights, window.offset_bytes, WINDOW_BYTES);
+            plan.dispatch(kernel, params, segments, Some(src.clone()), dst.clone(), Some(window));
         }
     }
+}
+
+impl GpuLayer {
+    fn weights(&self) -> Option<&PackedLayer> {
+        match &self.op {
+            Op::Conv { weights, .. } | Op::Dense(weights) => Some(weights),
+            Op::Pool { .. } => None,
+        }
+    }
+}
+
+/// The segment table of a layer over `input` → `output` (one segment per part), with `items(output part)` work
+/// items each and the kernel-specific extras `a`, `b` from `extras(input part)`; and the total of the items.
+fn segments(
+    input: &[Part],
+    output: &[Part],
+    items: impl Fn(&Part) -> usize,
+    extras: impl Fn(&Part) -> (u32, u32),
+) -> (Vec<Segment>, u32) {
+    let mut start = 0usize;
+    let table = input
+        .iter()
+        .zip(output)
+        .map(|(i, o)| {
+            let (a, b) = extras(i);
+            let segment = Segment {
+                count: i.count as u32,
+                in_h: i.h as u32,
+                in_w: i.w as u32,
+                in_off: i.offset as u32,
+                out_h: o.h as u32,
+                out_w: o.w as u32,
+                out_off: o.offset as u32,
+                start: start as u32,
+                a,
+                b,
+                ..Default::default()
+            };
+            start += items(o);
+            segment
+        })
+        .collect();
+    (table, start as u32)
 }
