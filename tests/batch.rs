@@ -102,3 +102,27 @@ fn golden_images(test: &str, max_pixels: usize) -> Option<Vec<image::RgbImage>> 
             .collect(),
     )
 }
+
+/// A batch larger than one segment table holds (1024 entries: the host splits such dispatches): 1100 small
+/// crops of the photo, each with the astronaut's face, several pyramid levels and R-Net and O-Net crops of its
+/// own. A sample, including images past the first table, gives the same faces as alone.
+#[test]
+fn a_gpu_batch_longer_than_one_segment_table_gives_each_image_its_own_faces() {
+    let Some(gpu) = common::gpu_detector_or_skip() else {
+        return;
+    };
+    let photo = astronaut();
+    let images: Vec<image::RgbImage> = (0..1100u32)
+        .map(|i| {
+            let crop = image::imageops::crop_imm(&photo, 100 + i % 11, 20 + i / 11 % 9, 201, 237).to_image();
+            image::imageops::resize(&crop, 64, 75, image::imageops::FilterType::Triangle)
+        })
+        .collect();
+    let batch = gpu.detect_batch(&images).unwrap();
+    assert_eq!(batch.len(), images.len());
+    for i in (0..images.len()).step_by(61).chain([1023, 1024, 1099]) {
+        let alone = gpu.detect(&images[i]).unwrap();
+        assert!(!alone.is_empty(), "image {i} has no face");
+        assert_eq!(batch[i], alone, "image {i}");
+    }
+}

@@ -383,7 +383,49 @@ impl Plan {
 
 #[cfg(test)]
 mod tests {
-    use super::Kernel;
+    use super::{split_table, Kernel, Params, Segment, MAX_SEGMENTS};
+
+    #[test]
+    fn a_long_segment_table_splits_into_rebased_dispatches_that_cover_every_item_once() {
+        // Segments of 0, 1, 2, … items: some empty, at a split too.
+        let mut start = 0;
+        let segments: Vec<Segment> = (0..2 * MAX_SEGMENTS + 5)
+            .map(|i| {
+                let s = Segment {
+                    start,
+                    a: i as u32,
+                    ..Default::default()
+                };
+                start += (i % 3) as u32;
+                s
+            })
+            .collect();
+        let params = Params {
+            total: start,
+            cin: 7,
+            ..Default::default()
+        };
+        let parts = split_table(params, segments.clone());
+        assert_eq!(parts.len(), 3);
+        let mut covered = 0;
+        let mut seen = Vec::new();
+        for (p, table) in &parts {
+            assert!(table.len() <= MAX_SEGMENTS);
+            assert_eq!(p.segments as usize, table.len());
+            assert_eq!(p.cin, 7);
+            assert_eq!(table[0].start, 0);
+            for s in table {
+                assert_eq!(s.start + covered, segments[s.a as usize].start);
+                seen.push(s.a);
+            }
+            covered += p.total;
+        }
+        assert_eq!(covered, start);
+        assert_eq!(seen, (0..segments.len() as u32).collect::<Vec<_>>());
+        // A short table is one dispatch as it is; nothing to do is none.
+        assert_eq!(split_table(params, segments[..3].to_vec()).len(), 1);
+        assert!(split_table(Params::default(), segments).is_empty());
+    }
 
     /// Every shader parses and validates with naga, as wgpu will check it, without needing an adapter.
     #[test]
