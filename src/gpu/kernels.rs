@@ -80,7 +80,7 @@ impl Kernel {
     fn bindings(self) -> (bool, bool) {
         match self {
             Kernel::Heads => (false, false),
-            Kernel::Normalize | Kernel::MaxPool | Kernel::PnetSelect => (true, false),
+            Kernel::Normalize | Kernel::PnetSelect => (true, false),
             _ => (true, true),
         }
     }

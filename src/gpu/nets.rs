@@ -208,14 +208,27 @@ impl GpuNet {
                 };
                 // One work item per output pixel.
                 let (segments, total) = segments(input, output, |o| o.count * o.h * o.w, geometry);
+                let c = input.first().map_or(0, |p| p.c);
+                let in_fours = c % 4 == 0 && input.iter().chain(output).all(|p| p.offset % 4 == 0);
                 let params = Params {
                     total,
-                    cin: input.first().map_or(0, |p| p.c) as u32,
+                    cin: c as u32,
                     size: size as u32,
                     stride: stride as u32,
+                    u1: u32::from(in_fours),
                     ..Default::default()
                 };
-                plan.dispatch(Kernel::MaxPool, params, segments, Some(src.clone()), dst.clone(), None);
+                // The vec4 view of the input is bound whatever `in_fours` says, so it needs whole vec4s (pooled
+                // buffers are whole multiples of 256 bytes).
+                let fours = View::new(&src.buffer, src.bytes.next_multiple_of(16));
+                plan.dispatch(
+                    Kernel::MaxPool,
+                    params,
+                    segments,
+                    Some(src.clone()),
+                    dst.clone(),
+                    Some(fours),
+                );
                 return;
             }
         };
