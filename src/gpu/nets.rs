@@ -209,7 +209,7 @@ impl GpuNet {
                 // One work item per output pixel.
                 let (segments, total) = segments(input, output, |o| o.count * o.h * o.w, geometry);
                 let c = input.first().map_or(0, |p| p.c);
-                let in_fours = c % 4 == 0 && input.iter().chain(output).all(|p| p.offset % 4 == 0);
+                let in_fours = c.is_multiple_of(4) && input.iter().chain(output).all(|p| p.offset.is_multiple_of(4));
                 let params = Params {
                     total,
                     cin: c as u32,
