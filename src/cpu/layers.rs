@@ -162,15 +162,11 @@ impl DirectConv {
                         let input = self.input_rows(x, img, 2 * oy + r);
                         conv_row(input, shape, &w.kernel, conv_row_out, w.epilogue());
                     }
-                    for (ox, cell) in dst.chunks_exact_mut(cout).enumerate() {
-                        let columns = 2.min(wo - 2 * ox);
-                        cell.fill(f32::NEG_INFINITY);
-                        for conv_row_out in scratch.chunks_exact(wo * cout).take(rows) {
-                            for src in conv_row_out[2 * ox * cout..][..columns * cout].chunks_exact(cout) {
-                                max_into(cell, src);
-                            }
-                        }
+                    let (first, rest) = scratch.split_at_mut(wo * cout);
+                    if rows == 2 {
+                        max_into(first, &rest[..wo * cout]);
                     }
+                    pool_across(first, cout, 2, 2, 0, dst);
                 });
             });
     }
@@ -179,6 +175,8 @@ impl DirectConv {
 thread_local! {
     /// The two convolution rows under one pooled row (`Conv::forward_pool2`), one per rayon worker.
     static CONV_ROWS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The column maxima of the input rows under one pooled row (`max_pool`), one per rayon worker.
+    static COLUMN_MAX: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A dense layer with bias and an optional PReLU: `[n, cin] · [cin, cout]`.
@@ -210,6 +208,7 @@ pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding,
         return;
     }
     let (c, data) = (x.c, x.data());
+    let row_len = x.w * c;
     out.data_mut()
         .par_chunks_mut(ow * c)
         .with_min_len((TASK_PIXELS * 16).div_ceil(ow * c))
@@ -218,18 +217,33 @@ pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding,
             let (img, oy) = (row / oh, row % oh);
             let y0 = (oy * stride).saturating_sub(pad_y);
             let y1 = (oy * stride + size - pad_y).min(x.h);
-            for (ox, cell) in dst.chunks_exact_mut(c).enumerate() {
-                let x0 = (ox * stride).saturating_sub(pad_x);
-                let x1 = (ox * stride + size - pad_x).min(x.w);
-                cell.fill(f32::NEG_INFINITY);
-                for iy in y0..y1 {
-                    let line = &data[(img * x.h + iy) * x.w * c..][..x.w * c];
-                    for src in line[x0 * c..x1 * c].chunks_exact(c) {
-                        max_into(cell, src);
-                    }
+            let line = |iy: usize| &data[(img * x.h + iy) * row_len..][..row_len];
+            // Separable: the maximum down the window's rows first, one long vector loop, then across each
+            // window's columns. The same maxima as window by window, with far fewer loads and stores.
+            COLUMN_MAX.with_borrow_mut(|column_max| {
+                let column_max = first_n(column_max, row_len);
+                column_max.copy_from_slice(line(y0));
+                for iy in y0 + 1..y1 {
+                    max_into(column_max, line(iy));
                 }
-            }
+                pool_across(column_max, c, size, stride, pad_x, dst);
+            });
         });
+}
+
+/// One pooled row from the column maxima of the input rows under it (`w × c` values): each output pixel takes
+/// the maximum over its window's columns.
+#[inline(always)]
+fn pool_across(column_max: &[f32], c: usize, size: usize, stride: usize, pad_x: usize, dst: &mut [f32]) {
+    let w = column_max.len() / c;
+    for (ox, cell) in dst.chunks_exact_mut(c).enumerate() {
+        let x0 = (ox * stride).saturating_sub(pad_x);
+        let x1 = (ox * stride + size - pad_x).min(w);
+        cell.copy_from_slice(&column_max[x0 * c..][..c]);
+        for src in column_max[(x0 + 1) * c..x1 * c].chunks_exact(c) {
+            max_into(cell, src);
+        }
+    }
 }
 
 /// `cell = max(cell, src)`, channel by channel: one vector max instruction a vector (the inputs are finite: the
