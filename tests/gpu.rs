@@ -168,6 +168,28 @@ fn a_shared_device_works_and_a_lost_device_is_an_error() {
     assert_eq!(fresh.detect(&astronaut()).unwrap().len(), 1);
 }
 
+/// A shared device created with lower limits than WebGPU's defaults (here wgpu's downlevel set: 16 KiB uniform
+/// bindings, below the kernels' 64 KiB windows) is refused at build time with an error that says which limit.
+#[test]
+fn a_shared_device_with_too_small_uniform_bindings_is_refused_clearly() {
+    if gpu_detector(true).is_none() {
+        return;
+    }
+    use mtcnn_wgpu::wgpu;
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    let descriptor = wgpu::DeviceDescriptor {
+        required_limits: wgpu::Limits::downlevel_defaults(),
+        ..Default::default()
+    };
+    let (device, queue) = pollster::block_on(adapter.request_device(&descriptor)).unwrap();
+    assert!(device.limits().max_uniform_buffer_binding_size < 65536);
+    match Detector::builder().wgpu_device(device, queue).build() {
+        Err(Error::Gpu(message)) => assert!(message.contains("max_uniform_buffer_binding_size"), "{message}"),
+        other => panic!("expected a limits error, got {:?}", other.map(|d| d.device())),
+    }
+}
+
 #[test]
 fn odd_and_tiny_images_work_on_the_gpu() {
     let Some(gpu) = gpu_detector(true) else { return };
