@@ -34,29 +34,57 @@ pub(crate) fn crop_and_resize<S: Sample>(x: Plane<'_, S>, boxes: &[CropBox], cro
     for (b, dst) in boxes.iter().zip(out.chunks_exact_mut(patch)) {
         let ys = axis_samples(b.y1, b.y2, x.h, crop);
         let xs = axis_samples(b.x1, b.x2, x.w, crop);
-        for (r, sy) in ys[..crop].iter().enumerate() {
-            for (q, sx) in xs[..crop].iter().enumerate() {
-                let cell = &mut dst[(r * crop + q) * c..][..c];
-                let (Some((top, bottom, ly)), Some((left, right, lx))) = (sy, sx) else {
-                    cell.fill(0.0);
-                    continue;
-                };
-                let at = |yy: usize, xx: usize| &x.data[(yy * x.w + xx) * c..][..c];
-                let (tl, tr, bl, br) = (
-                    at(*top, *left),
-                    at(*top, *right),
-                    at(*bottom, *left),
-                    at(*bottom, *right),
-                );
-                for ch in 0..c {
-                    let (tl, tr, bl, br) = (tl[ch].value(), tr[ch].value(), bl[ch].value(), br[ch].value());
-                    let t = tl + (tr - tl) * lx;
-                    let bo = bl + (br - bl) * lx;
-                    cell[ch] = t + (bo - t) * ly;
+        for (sy, dst_row) in ys[..crop].iter().zip(dst.chunks_exact_mut(crop * c)) {
+            let Some((top, bottom, ly)) = *sy else {
+                dst_row.fill(0.0);
+                continue;
+            };
+            let row = |y: usize| &x.data[y * x.w * c..][..x.w * c];
+            if c == 3 {
+                rgb_row(row(top), row(bottom), ly, &xs[..crop], dst_row);
+            } else {
+                for (sx, cell) in xs[..crop].iter().zip(dst_row.chunks_exact_mut(c)) {
+                    let Some((left, right, lx)) = *sx else {
+                        cell.fill(0.0);
+                        continue;
+                    };
+                    for (ch, out) in cell.iter_mut().enumerate() {
+                        let at = |line: &[S], xx: usize| line[xx * c + ch].value();
+                        let (t, b) = (row(top), row(bottom));
+                        *out = bilinear(at(t, left), at(t, right), at(b, left), at(b, right), lx, ly);
+                    }
                 }
             }
         }
     }
+}
+
+/// One output row of an RGB crop from its two source rows: three channels a pixel, known at compile time, so
+/// that the loads need no bounds checks beyond one a source pixel.
+#[inline(always)]
+fn rgb_row<S: Sample>(top: &[S], bottom: &[S], ly: f32, xs: &[Tap], dst_row: &mut [f32]) {
+    let pixel = |line: &[S], xx: usize| -> [f32; 3] {
+        let p = &line[xx * 3..xx * 3 + 3];
+        [p[0].value(), p[1].value(), p[2].value()]
+    };
+    for (sx, cell) in xs.iter().zip(dst_row.chunks_exact_mut(3)) {
+        let Some((left, right, lx)) = *sx else {
+            cell.fill(0.0);
+            continue;
+        };
+        let (tl, tr, bl, br) = (pixel(top, left), pixel(top, right), pixel(bottom, left), pixel(bottom, right));
+        for ch in 0..3 {
+            cell[ch] = bilinear(tl[ch], tr[ch], bl[ch], br[ch], lx, ly);
+        }
+    }
+}
+
+/// TensorFlow's bilinear step, in its order: across the top and the bottom row, then between them.
+#[inline(always)]
+fn bilinear(tl: f32, tr: f32, bl: f32, br: f32, lx: f32, ly: f32) -> f32 {
+    let t = tl + (tr - tl) * lx;
+    let b = bl + (br - bl) * lx;
+    t + (b - t) * ly
 }
 
 #[cfg(test)]
