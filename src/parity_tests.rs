@@ -552,6 +552,7 @@ fn profile_layers() {
     }
     for (name, layers, shape) in [
         ("pnet", netdef::pnet(&weights), [1usize, 288, 384, 3]),
+        ("pnet", netdef::pnet(&weights), [1usize, 648, 1152, 3]),
         ("rnet", netdef::rnet(&weights), [315, 24, 24, 3]),
         ("onet", netdef::onet(&weights), [36, 48, 48, 3]),
         ("onet", netdef::onet(&weights), [256, 48, 48, 3]),

@@ -72,7 +72,12 @@ fn rgb_row<S: Sample>(top: &[S], bottom: &[S], ly: f32, xs: &[Tap], dst_row: &mu
             cell.fill(0.0);
             continue;
         };
-        let (tl, tr, bl, br) = (pixel(top, left), pixel(top, right), pixel(bottom, left), pixel(bottom, right));
+        let (tl, tr, bl, br) = (
+            pixel(top, left),
+            pixel(top, right),
+            pixel(bottom, left),
+            pixel(bottom, right),
+        );
         for ch in 0..3 {
             cell[ch] = bilinear(tl[ch], tr[ch], bl[ch], br[ch], lx, ly);
         }
