@@ -127,7 +127,8 @@ impl CpuPass<'_> {
         for ((boxes, out), &image) in boxes.iter().zip(out.iter_mut()).zip(self.images) {
             let image = Plane::from(image);
             out.resize(boxes.len(), T::default());
-            let per_group = boxes.len().div_ceil(CROP_BATCH).div_ceil(threads).max(1) * CROP_BATCH;
+            // An even share a thread (36 crops: 18 and 18, not 32 and 4), in batches of at most CROP_BATCH.
+            let per_group = boxes.len().div_ceil(threads).max(1);
             crop_groups[..threads]
                 .par_iter_mut()
                 .zip(boxes.par_chunks(per_group))
