@@ -1,7 +1,7 @@
 // Valid, stride-1 convolution with bias and optional per-channel PReLU fused, over NHWC tensors packed by segment.
-// Weights come in a uniform window, a block per group of eight output channels (see weighted_layer.wgsl). Each invocation computes a block of four
-// neighbouring output pixels × eight output channels: every input value it loads feeds eight multiply-adds and
-// every weight four. See `locate` in weighted_layer.wgsl for how work is split.
+// Weights come in a uniform window, a block per group of eight output channels (see weighted_layer.wgsl). Each
+// invocation computes a block of four neighbouring output pixels × eight output channels: every input value it
+// loads feeds eight multiply-adds and every weight four. See `locate` in weighted_layer.wgsl for how work is split.
 
 const PIXELS: u32 = 4u;
 

@@ -1,7 +1,7 @@
 // Fully connected layer with bias and optional PReLU: rows of `cin` values times a [cin, cout] matrix, whose eight
-// columns of a channel group come from the uniform weight window (see weighted_layer.wgsl). Each invocation computes four rows × eight outputs, so every
-// input value feeds eight multiply-adds and every weight four (see `locate` in weighted_layer.wgsl for how work is
-// split). A segment's `count` is its number of rows.
+// columns of a channel group come from the uniform weight window (see weighted_layer.wgsl). Each invocation
+// computes four rows × eight outputs, so every input value feeds eight multiply-adds and every weight four (see
+// `locate` in weighted_layer.wgsl for how work is split). A segment's `count` is its number of rows.
 
 const ROWS: u32 = 4u;
 
