@@ -101,9 +101,10 @@ impl Tile<'_> {
     }
 }
 
-/// Adds one kernel row to `acc` (by reference: an array returned by value is copied with a memcpy call): pixel `r`'s `kw·cin` inputs start at `run[r·stride]`, and `weights` holds the row's
-/// `kw·cin` rows of the panel. Slices of equal, known length, so the loop has no bounds checks and its column
-/// loop becomes vector FMAs with the accumulators in registers.
+/// Adds one kernel row to `acc` (by reference: an array returned by value is copied with a memcpy call): pixel
+/// `r`'s `kw·cin` inputs start at `run[r·stride]`, and `weights` holds the row's `kw·cin` rows of the panel.
+/// Slices of equal, known length, so the loop has no bounds checks and its column loop becomes vector FMAs with
+/// the accumulators in registers.
 #[inline(always)]
 pub(crate) fn kernel_row<const R: usize, const FUSED: bool>(
     acc: &mut [[f32; PANEL]; R],
