@@ -415,7 +415,7 @@ impl GpuPass<'_> {
                 in_w: image.width as u32,
                 in_off: image.float as u32,
                 out_off: ((run - first) * patch) as u32,
-                start: ((run - first) * patch) as u32,
+                start: ((run - first) * size * size) as u32,
                 a: run as u32,
                 ..Default::default()
             });
@@ -424,7 +424,8 @@ impl GpuPass<'_> {
         plan.dispatch(
             Kernel::CropResize,
             Params {
-                total: (count * patch) as u32,
+                // One work item per output pixel.
+                total: (count * size * size) as u32,
                 size: size as u32,
                 ..Default::default()
             },
