@@ -71,10 +71,76 @@ pub(crate) fn matmul(a: &[f32], b: &PackedMatrix, c: &mut [f32], epilogue: Epilo
 fn product(a: &[f32], b: &PackedMatrix, c: &mut [f32], epilogue: Epilogue<'_>) {
     // A fused multiply-add where the hardware has one (one rounding, as the sgemm this replaced did); a library
     // call to fmaf would be far slower than the two roundings of a plain multiply and add.
-    if target_cfg_f!(target_feature = "fma") || cfg!(target_arch = "aarch64") {
-        rows_by_tiles::<true>(a, b, c, epilogue)
-    } else {
-        rows_by_tiles::<false>(a, b, c, epilogue)
+    let fused = target_cfg_f!(target_feature = "fma") || cfg!(target_arch = "aarch64");
+    match (b.n <= NARROW, fused) {
+        (true, true) => narrow_rows::<true>(a, b, c, epilogue),
+        (true, false) => narrow_rows::<false>(a, b, c, epilogue),
+        (false, true) => rows_by_tiles::<true>(a, b, c, epilogue),
+        (false, false) => rows_by_tiles::<false>(a, b, c, epilogue),
+    }
+}
+
+/// Columns of the narrow product: one vector of 8.
+const NARROW: usize = 8;
+/// Rows of `a` per tile of the narrow product: 8 accumulators, a weight vector and a broadcast.
+const NARROW_ROWS: usize = 8;
+
+/// The product for at most 8 columns (P-Net's 6 heads, R-Net's): the first 8 columns of the one panel in a vector,
+/// 8 rows of `a` at a time, where the 16-column tiles would leave 10 of 16 lanes idle. The sums run in the same
+/// order as the tiles' (ascending depth, one multiply-add chain from zero), so the results are the same bits.
+#[inline(always)]
+fn narrow_rows<const FUSED: bool>(a: &[f32], b: &PackedMatrix, c: &mut [f32], epilogue: Epilogue<'_>) {
+    let (k, n) = (b.k, b.n);
+    let Some(panel) = b.panels().next() else {
+        return;
+    };
+    let mut rows = a.chunks_exact(NARROW_ROWS * k).zip(c.chunks_exact_mut(NARROW_ROWS * n));
+    for (a, c) in &mut rows {
+        narrow_tile::<NARROW_ROWS, FUSED>(a, panel, c, n, epilogue);
+    }
+    let done = a.len() / (NARROW_ROWS * k) * NARROW_ROWS;
+    for (a, c) in a[done * k..].chunks_exact(k).zip(c[done * n..].chunks_exact_mut(n)) {
+        narrow_tile::<1, FUSED>(a, panel, c, n, epilogue);
+    }
+}
+
+/// Adds the rows' products with the panel's first 8 columns to `acc` (by reference, as `kernel_row` does, so
+/// that the accumulators stay in vector registers).
+#[inline(always)]
+fn narrow_accumulate<const R: usize, const FUSED: bool>(
+    acc: &mut [[f32; NARROW]; R],
+    rows: &[&[f32]; R],
+    panel: &[[f32; PANEL]],
+) {
+    for (t, w) in panel.iter().enumerate() {
+        for r in 0..R {
+            let x = rows[r][t];
+            for j in 0..NARROW {
+                acc[r][j] = if FUSED {
+                    x.mul_add(w[j], acc[r][j])
+                } else {
+                    x * w[j] + acc[r][j]
+                };
+            }
+        }
+    }
+}
+
+/// `R` rows of `a` (`k` each) against the panel's first 8 columns, through the epilogue into `R` rows of `n`.
+#[inline(always)]
+fn narrow_tile<const R: usize, const FUSED: bool>(
+    a: &[f32],
+    panel: &[[f32; PANEL]],
+    c: &mut [f32],
+    n: usize,
+    epilogue: Epilogue<'_>,
+) {
+    let k = panel.len();
+    let rows: [&[f32]; R] = std::array::from_fn(|r| &a[r * k..][..k]);
+    let mut acc = [[0.0f32; NARROW]; R];
+    narrow_accumulate::<R, FUSED>(&mut acc, &rows, panel);
+    for (acc, dst) in acc.iter().zip(c.chunks_exact_mut(n)) {
+        finish(&acc[..n], dst, &epilogue.bias[..n], epilogue.alpha.map(|a| &a[..n]));
     }
 }
 
@@ -186,19 +252,25 @@ pub(crate) fn store<const R: usize>(
     epilogue: Epilogue<'_>,
 ) {
     let bias = &epilogue.bias[first..first + width];
+    let alpha = epilogue.alpha.map(|a| &a[first..first + width]);
     for (r, acc) in acc.iter().enumerate() {
-        let dst = &mut c[r * n..][..width];
-        match epilogue.alpha {
-            Some(alpha) => {
-                for (((d, &v), &b), &a) in dst.iter_mut().zip(acc).zip(bias).zip(&alpha[first..first + width]) {
-                    let y = v + b;
-                    *d = y.max(0.0) + a * y.min(0.0);
-                }
+        finish(acc, &mut c[r * n..][..width], bias, alpha);
+    }
+}
+
+/// The epilogue of one row of sums: bias, then PReLU (`max(y, 0) + a·min(y, 0)`) when the layer has one.
+#[inline(always)]
+fn finish(sums: &[f32], dst: &mut [f32], bias: &[f32], alpha: Option<&[f32]>) {
+    match alpha {
+        Some(alpha) => {
+            for (((d, &v), &b), &a) in dst.iter_mut().zip(sums).zip(bias).zip(alpha) {
+                let y = v + b;
+                *d = y.max(0.0) + a * y.min(0.0);
             }
-            None => {
-                for ((d, &v), &b) in dst.iter_mut().zip(acc).zip(bias) {
-                    *d = v + b;
-                }
+        }
+        None => {
+            for ((d, &v), &b) in dst.iter_mut().zip(sums).zip(bias) {
+                *d = v + b;
             }
         }
     }
@@ -225,6 +297,25 @@ mod tests {
             }
         }
         c
+    }
+
+    #[test]
+    fn the_narrow_product_gives_the_tiles_bits() {
+        for (m, k, n) in [(21, 32, 6), (8, 128, 8), (3, 300, 1), (17, 576, 6)] {
+            let a = patterned_values(m * k);
+            let b = PackedMatrix::new(&Weighted::patterned(1, k, n, Vec::new(), None).kernel, k, n);
+            let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.01 - 0.05).collect();
+            let alpha: Vec<f32> = (0..n).map(|j| 0.1 + j as f32 * 0.003).collect();
+            let epilogue = Epilogue {
+                bias: &bias,
+                alpha: Some(&alpha),
+            };
+            let (mut narrow, mut tiled) = (vec![0.0; m * n], vec![1.0; m * n]);
+            narrow_rows::<false>(&a, &b, &mut narrow, epilogue);
+            rows_by_tiles::<false>(&a, &b, &mut tiled, epilogue);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&narrow), bits(&tiled), "{m}×{k}×{n}");
+        }
     }
 
     #[test]
@@ -255,6 +346,10 @@ mod tests {
             (13, 576, 64),
             (37, 1152, 256),
             (2, 3, 6),
+            // The narrow product (at most 8 columns): whole 8-row tiles and a remainder.
+            (21, 32, 6),
+            (8, 128, 8),
+            (3, 300, 1),
         ] {
             let a = patterned_values(m * k);
             let b = Weighted::patterned(1, k, n, Vec::new(), None).kernel;
