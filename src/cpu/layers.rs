@@ -1,11 +1,14 @@
 //! The layers of the three networks with their weights packed once at load time: convolution and dense layers
 //! with bias and PReLU fused, and max-pooling as TensorFlow pads it.
 
+use std::sync::atomic::AtomicUsize;
+
 use rayon::prelude::*;
 
 use super::direct_conv::{conv_row, RowShape};
 use super::gemm::{matmul, Epilogue, PackedMatrix};
 use super::tensor::Tensor;
+use super::thread_scratch::grow_on_every_thread;
 use super::winograd::{Winograd, MAX_CIN};
 use crate::netdef::{pool_geometry, Padding, Weighted};
 use crate::pipeline::workspace::first_n;
@@ -149,6 +152,9 @@ impl DirectConv {
             return;
         }
         let shape = self.row_shape(x);
+        grow_on_every_thread(&CONV_ROWS_GROWN, 2 * wo * cout, |n| {
+            CONV_ROWS.with_borrow_mut(|scratch| _ = first_n(scratch, n))
+        });
         out.data_mut()
             .par_chunks_mut(ow * cout)
             .with_min_len(TASK_PIXELS.div_ceil(2 * wo))
@@ -178,6 +184,9 @@ thread_local! {
     /// The column maxima of the input rows under one pooled row (`max_pool`), one per rayon worker.
     static COLUMN_MAX: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+/// The largest sizes the thread-locals above have been grown to on every thread.
+static CONV_ROWS_GROWN: AtomicUsize = AtomicUsize::new(0);
+static COLUMN_MAX_GROWN: AtomicUsize = AtomicUsize::new(0);
 
 /// A dense layer with bias and an optional PReLU: `[n, cin] · [cin, cout]`.
 #[derive(Clone, Debug)]
@@ -209,6 +218,9 @@ pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding,
     }
     let (c, data) = (x.c, x.data());
     let row_len = x.w * c;
+    grow_on_every_thread(&COLUMN_MAX_GROWN, row_len, |n| {
+        COLUMN_MAX.with_borrow_mut(|column_max| _ = first_n(column_max, n))
+    });
     out.data_mut()
         .par_chunks_mut(ow * c)
         .with_min_len((TASK_PIXELS * 16).div_ceil(ow * c))

@@ -9,6 +9,7 @@ mod levels;
 pub(crate) mod nets;
 pub(crate) mod resize;
 pub(crate) mod tensor;
+mod thread_scratch;
 mod winograd;
 
 use std::sync::Mutex;

@@ -1,10 +1,13 @@
 //! TensorFlow's AREA resize on the CPU: a horizontal pass over every input row, then a vertical pass, both summed
 //! in float32 in the kernel's order so that the pyramid matches the reference bit for bit.
 
+use std::sync::atomic::AtomicUsize;
+
 use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::tensor::{Plane, Sample, Tensor};
+use super::thread_scratch::grow_on_every_thread;
 use crate::pipeline::pyramid::{area_normaliser, AreaTaps};
 use crate::pipeline::workspace::first_n;
 
@@ -44,6 +47,8 @@ thread_local! {
     /// A block of RGB rows transposed (see `rgb_block`), one per rayon worker.
     static COLUMNS: std::cell::RefCell<Vec<[f32; ROWS]>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+/// The largest size `COLUMNS` has been grown to on every thread.
+static COLUMNS_GROWN: AtomicUsize = AtomicUsize::new(0);
 
 /// The horizontal pass over a block of `ROWS` RGB rows (`src`), into `dst` (`ROWS` rows of `out_w` pixels). The
 /// block is first transposed into `columns`, one vector per input column and channel with the rows in its lanes,
@@ -91,6 +96,9 @@ pub(crate) fn resize_area_into<S: Sample>(
 
     // Horizontal pass over every input row, in blocks of ROWS rows that share the taps.
     let row_len = x.w * c;
+    grow_on_every_thread(&COLUMNS_GROWN, row_len, |n| {
+        COLUMNS.with_borrow_mut(|columns| _ = first_n(columns, n))
+    });
     // Grown once, never cleared: both branches below write every value.
     let rows = first_n(&mut scratch.rows, x.h * out_w * c);
     rows.par_chunks_mut(ROWS * out_w * c)

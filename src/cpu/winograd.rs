@@ -7,6 +7,7 @@
 //! (relative 1e-6, measured against a float64 direct sum in the tests); the golden results stay within 1e-3 px.
 
 use std::cell::RefCell;
+use std::sync::atomic::AtomicUsize;
 
 use multiversion::multiversion;
 use multiversion::target::target_cfg_f;
@@ -15,6 +16,7 @@ use rayon::prelude::*;
 use super::direct_conv::kernel_row;
 use super::gemm::{Epilogue, PackedMatrix, PANEL};
 use super::tensor::Tensor;
+use super::thread_scratch::grow_on_every_thread;
 use crate::netdef::Weighted;
 use crate::pipeline::workspace::first_n;
 
@@ -30,6 +32,9 @@ thread_local! {
     /// The transformed inputs and products of one task, one per rayon worker, grown once to the largest task.
     static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
+/// The largest sizes of the two `SCRATCH` buffers on every thread.
+static TRANSFORMED_GROWN: AtomicUsize = AtomicUsize::new(0);
+static PRODUCTS_GROWN: AtomicUsize = AtomicUsize::new(0);
 
 /// A 3×3 valid, stride-1 convolution with bias and optional PReLU, computed by F(2×2, 3×3).
 #[derive(Clone, Debug)]
@@ -85,6 +90,16 @@ impl Winograd {
         let tiles_x = wo.div_ceil(2);
         // Each task covers `rows` tile rows (2 output rows each; the last of an odd image has 1).
         let rows = TASK_TILES.div_ceil(tiles_x);
+        // The largest task's scratch, on every thread (see `thread_scratch`).
+        let tiles = (rows.min(ho.div_ceil(2)) * tiles_x).next_multiple_of(TILES);
+        grow_on_every_thread(&TRANSFORMED_GROWN, POSITIONS * tiles * self.cin, |n| {
+            SCRATCH.with_borrow_mut(|(v, _)| _ = first_n(v, n))
+        });
+        grow_on_every_thread(
+            &PRODUCTS_GROWN,
+            POSITIONS * tiles * self.cout.next_multiple_of(PANEL),
+            |n| SCRATCH.with_borrow_mut(|(_, m)| _ = first_n(m, n)),
+        );
         let image_len = ho * wo * self.cout;
         let image_in = x.h * x.w * x.c;
         out.data_mut()
