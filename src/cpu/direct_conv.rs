@@ -95,19 +95,20 @@ impl Tile<'_> {
             let start = (ky * in_w + self.x0) * cin;
             let run = &self.input[start..start + (R - 1) * cin + span];
             let weights = &self.panel[ky * span..][..span];
-            kernel_row::<R, FUSED>(&mut acc, run, cin, weights);
+            kernel_row::<R, PANEL, FUSED>(&mut acc, run, cin, weights);
         }
         acc
     }
 }
 
 /// Adds one kernel row to `acc` (by reference: an array returned by value is copied with a memcpy call): pixel
-/// `r`'s `kw·cin` inputs start at `run[r·stride]`, and `weights` holds the row's `kw·cin` rows of the panel.
-/// Slices of equal, known length, so the loop has no bounds checks and its column loop becomes vector FMAs with
-/// the accumulators in registers.
+/// `r`'s `kw·cin` inputs start at `run[r·stride]`, and `weights` holds the row's `kw·cin` rows of the panel, of
+/// which the first `C` columns are used (all 16, or 8 for the GEMM's narrow product). Slices of equal, known
+/// length, so the loop has no bounds checks and its column loop becomes vector FMAs with the accumulators in
+/// registers.
 #[inline(always)]
-pub(crate) fn kernel_row<const R: usize, const FUSED: bool>(
-    acc: &mut [[f32; PANEL]; R],
+pub(crate) fn kernel_row<const R: usize, const C: usize, const FUSED: bool>(
+    acc: &mut [[f32; C]; R],
     run: &[f32],
     stride: usize,
     weights: &[[f32; PANEL]],
@@ -117,7 +118,7 @@ pub(crate) fn kernel_row<const R: usize, const FUSED: bool>(
     for (i, w) in weights.iter().enumerate() {
         for r in 0..R {
             let x = pixels[r][i];
-            for j in 0..PANEL {
+            for j in 0..C {
                 acc[r][j] = if FUSED {
                     x.mul_add(w[j], acc[r][j])
                 } else {

@@ -6,6 +6,8 @@
 use multiversion::multiversion;
 use multiversion::target::target_cfg_f;
 
+use super::direct_conv::kernel_row;
+
 /// Columns of `B` per packed panel: two AVX registers, four NEON registers.
 pub(crate) const PANEL: usize = 16;
 /// Rows of `A` per tile: 6 × 16 accumulators fill 12 of AVX2's 16 registers.
@@ -104,28 +106,6 @@ fn narrow_rows<const FUSED: bool>(a: &[f32], b: &PackedMatrix, c: &mut [f32], ep
     }
 }
 
-/// Adds the rows' products with the panel's first 8 columns to `acc` (by reference, as `kernel_row` does, so
-/// that the accumulators stay in vector registers).
-#[inline(always)]
-fn narrow_accumulate<const R: usize, const FUSED: bool>(
-    acc: &mut [[f32; NARROW]; R],
-    rows: &[&[f32]; R],
-    panel: &[[f32; PANEL]],
-) {
-    for (t, w) in panel.iter().enumerate() {
-        for r in 0..R {
-            let x = rows[r][t];
-            for j in 0..NARROW {
-                acc[r][j] = if FUSED {
-                    x.mul_add(w[j], acc[r][j])
-                } else {
-                    x * w[j] + acc[r][j]
-                };
-            }
-        }
-    }
-}
-
 /// `R` rows of `a` (`k` each) against the panel's first 8 columns, through the epilogue into `R` rows of `n`.
 #[inline(always)]
 fn narrow_tile<const R: usize, const FUSED: bool>(
@@ -135,10 +115,9 @@ fn narrow_tile<const R: usize, const FUSED: bool>(
     n: usize,
     epilogue: Epilogue<'_>,
 ) {
-    let k = panel.len();
-    let rows: [&[f32]; R] = std::array::from_fn(|r| &a[r * k..][..k]);
+    // The rows of `a` are the "pixels" of the convolutions' kernel row: `k` apart, `k` long.
     let mut acc = [[0.0f32; NARROW]; R];
-    narrow_accumulate::<R, FUSED>(&mut acc, &rows, panel);
+    kernel_row::<R, NARROW, FUSED>(&mut acc, a, panel.len(), panel);
     for (acc, dst) in acc.iter().zip(c.chunks_exact_mut(n)) {
         finish(&acc[..n], dst, &epilogue.bias[..n], epilogue.alpha.map(|a| &a[..n]));
     }

@@ -249,7 +249,7 @@ fn product<const FUSED: bool>(v: &[f32], u: &PackedMatrix, m: &mut [f32], cin: u
     for (p, panel) in u.panels().enumerate() {
         for t0 in (0..tiles).step_by(TILES) {
             let mut acc = [[0.0; PANEL]; TILES];
-            kernel_row::<TILES, FUSED>(&mut acc, &v[t0 * cin..], cin, panel);
+            kernel_row::<TILES, PANEL, FUSED>(&mut acc, &v[t0 * cin..], cin, panel);
             // Whole panels (the rows of `m` are padded to them): fixed-size copies, not memcpy calls.
             for (r, acc) in acc.iter().enumerate() {
                 if let Some(out) = m[(t0 + r) * channels + p * PANEL..].first_chunk_mut::<PANEL>() {
