@@ -152,9 +152,8 @@ impl DirectConv {
             return;
         }
         let shape = self.row_shape(x);
-        grow_on_every_thread(&CONV_ROWS_GROWN, 2 * wo * cout, |n| {
-            CONV_ROWS.with_borrow_mut(|scratch| _ = first_n(scratch, n))
-        });
+        let scratch_len = 2 * wo * cout;
+        grow_on_every_thread(&CONV_ROWS, &CONV_ROWS_GROWN, scratch_len);
         out.data_mut()
             .par_chunks_mut(ow * cout)
             .with_min_len(TASK_PIXELS.div_ceil(2 * wo))
@@ -163,7 +162,7 @@ impl DirectConv {
                 let (img, oy) = (row / oh, row % oh);
                 let rows = 2.min(ho - 2 * oy);
                 CONV_ROWS.with_borrow_mut(|scratch| {
-                    let scratch = first_n(scratch, 2 * wo * cout);
+                    let scratch = first_n(scratch, scratch_len);
                     for (r, conv_row_out) in scratch.chunks_exact_mut(wo * cout).take(rows).enumerate() {
                         let input = self.input_rows(x, img, 2 * oy + r);
                         conv_row(input, shape, &w.kernel, conv_row_out, w.epilogue());
@@ -218,9 +217,7 @@ pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding,
     }
     let (c, data) = (x.c, x.data());
     let row_len = x.w * c;
-    grow_on_every_thread(&COLUMN_MAX_GROWN, row_len, |n| {
-        COLUMN_MAX.with_borrow_mut(|column_max| _ = first_n(column_max, n))
-    });
+    grow_on_every_thread(&COLUMN_MAX, &COLUMN_MAX_GROWN, row_len);
     out.data_mut()
         .par_chunks_mut(ow * c)
         .with_min_len((TASK_PIXELS * 16).div_ceil(ow * c))

@@ -96,9 +96,7 @@ pub(crate) fn resize_area_into<S: Sample>(
 
     // Horizontal pass over every input row, in blocks of ROWS rows that share the taps.
     let row_len = x.w * c;
-    grow_on_every_thread(&COLUMNS_GROWN, row_len, |n| {
-        COLUMNS.with_borrow_mut(|columns| _ = first_n(columns, n))
-    });
+    grow_on_every_thread(&COLUMNS, &COLUMNS_GROWN, row_len);
     // Grown once, never cleared: both branches below write every value.
     let rows = first_n(&mut scratch.rows, x.h * out_w * c);
     rows.par_chunks_mut(ROWS * out_w * c)

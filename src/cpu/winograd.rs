@@ -29,10 +29,12 @@ const TILES: usize = 4;
 const TASK_TILES: usize = 48;
 
 thread_local! {
-    /// The transformed inputs and products of one task, one per rayon worker, grown once to the largest task.
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// The transformed inputs of one task, one per rayon worker, grown to the largest task.
+    static TRANSFORMED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The products of one task, likewise.
+    static PRODUCTS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
-/// The largest sizes of the two `SCRATCH` buffers on every thread.
+/// The largest sizes of the two buffers above on every thread.
 static TRANSFORMED_GROWN: AtomicUsize = AtomicUsize::new(0);
 static PRODUCTS_GROWN: AtomicUsize = AtomicUsize::new(0);
 
@@ -91,15 +93,9 @@ impl Winograd {
         // Each task covers `rows` tile rows (2 output rows each; the last of an odd image has 1).
         let rows = TASK_TILES.div_ceil(tiles_x);
         // The largest task's scratch, on every thread (see `thread_scratch`).
-        let tiles = (rows.min(ho.div_ceil(2)) * tiles_x).next_multiple_of(TILES);
-        grow_on_every_thread(&TRANSFORMED_GROWN, POSITIONS * tiles * self.cin, |n| {
-            SCRATCH.with_borrow_mut(|(v, _)| _ = first_n(v, n))
-        });
-        grow_on_every_thread(
-            &PRODUCTS_GROWN,
-            POSITIONS * tiles * self.cout.next_multiple_of(PANEL),
-            |n| SCRATCH.with_borrow_mut(|(_, m)| _ = first_n(m, n)),
-        );
+        let [transformed, products] = self.scratch_lens(rows.min(ho.div_ceil(2)) * tiles_x);
+        grow_on_every_thread(&TRANSFORMED, &TRANSFORMED_GROWN, transformed);
+        grow_on_every_thread(&PRODUCTS, &PRODUCTS_GROWN, products);
         let image_len = ho * wo * self.cout;
         let image_in = x.h * x.w * x.c;
         out.data_mut()
@@ -117,21 +113,30 @@ impl Winograd {
                             w: x.w,
                             first_row,
                         };
-                        SCRATCH.with_borrow_mut(|(v, m)| self.task(input, dst, v, m));
+                        TRANSFORMED.with_borrow_mut(|v| PRODUCTS.with_borrow_mut(|m| self.task(input, dst, v, m)));
                     });
             });
+    }
+
+    /// The lengths of a task's transformed inputs and products for `tiles` tiles. The products run on whole
+    /// register tiles: the tile count is padded to a multiple of 4, and the padding rows hold whatever finite
+    /// values an earlier task left (their products are never read); their rows are padded to whole panels.
+    fn scratch_lens(&self, tiles: usize) -> [usize; 2] {
+        let tiles = tiles.next_multiple_of(TILES);
+        [
+            POSITIONS * tiles * self.cin,
+            POSITIONS * tiles * self.cout.next_multiple_of(PANEL),
+        ]
     }
 
     /// One task: the output rows from `input.first_row`, `dst.len() / (wo·cout)` of them.
     fn task(&self, input: Input<'_>, dst: &mut [f32], v: &mut Vec<f32>, m: &mut Vec<f32>) {
         let wo = input.w - 2;
         let out_rows = dst.len() / (wo * self.cout);
-        // The products run on whole register tiles: the tile count is padded to a multiple of 4, and the padding
-        // rows hold whatever finite values an earlier task left (their products are never read).
-        let tiles = (out_rows.div_ceil(2) * wo.div_ceil(2)).next_multiple_of(TILES);
-        // Grown once, never cleared: every value the task reads was written by it first (or is padding, above).
-        let v = first_n(v, POSITIONS * tiles * self.cin);
-        let m = first_n(m, POSITIONS * tiles * self.cout.next_multiple_of(PANEL));
+        // Grown once, never cleared: every value the task reads was written by it first (or is padding, see
+        // `scratch_lens`).
+        let [transformed, products] = self.scratch_lens(out_rows.div_ceil(2) * wo.div_ceil(2));
+        let (v, m) = (first_n(v, transformed), first_n(m, products));
         let epilogue = Epilogue {
             bias: &self.bias,
             alpha: self.alpha.as_deref(),

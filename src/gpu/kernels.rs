@@ -210,9 +210,11 @@ impl Default for Plan {
 
 /// Offsets of bindings into one buffer must be multiples of this (WebGPU's largest allowed alignment).
 const TABLE_ALIGN: usize = 256;
-/// Bytes of a segment-table binding (`array<Segment, 1024>` in `common.wgsl`: 64 KiB, WebGPU's guaranteed
-/// uniform binding size).
-const TABLE_BYTES: usize = 65536;
+/// Bytes of every large uniform binding, the segment tables (`array<Segment, 1024>` in `common.wgsl`) and the
+/// weight windows (`array<vec4<f32>, 4096>`): 64 KiB, WebGPU's default `max_uniform_buffer_binding_size`.
+pub(crate) const UNIFORM_BINDING_BYTES: u64 = 65536;
+/// Bytes of a segment-table binding.
+const TABLE_BYTES: usize = UNIFORM_BINDING_BYTES as usize;
 /// Segments one table holds.
 const MAX_SEGMENTS: usize = TABLE_BYTES / std::mem::size_of::<Segment>();
 

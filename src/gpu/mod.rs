@@ -64,11 +64,11 @@ impl GpuBackend {
         // The weights and segment tables are bound as 64 KiB uniform windows: WebGPU's default limit, which every
         // adapter offers, but a shared device may have been created with lower (downlevel) limits.
         let uniform = ctx.limits.max_uniform_buffer_binding_size;
-        if uniform < weight_windows::WINDOW_BYTES {
+        if uniform < kernels::UNIFORM_BINDING_BYTES {
             return Err(crate::error::Error::Gpu(format!(
                 "the device's max_uniform_buffer_binding_size is {uniform} bytes; the kernels need {} (WebGPU's \
                  default limit): create the device with at least wgpu::Limits::default()",
-                weight_windows::WINDOW_BYTES
+                kernels::UNIFORM_BINDING_BYTES
             )));
         }
         let kernels = Kernels::new(&ctx)?;

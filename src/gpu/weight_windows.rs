@@ -9,10 +9,11 @@
 //! One group's block, in vec4s: the bias (2), the PReLU alphas (2, zero without PReLU), then for each kernel tap
 //! (ky, kx, ci) in HWIO order the group's eight weights (2). Channels past `cout` are zero.
 
+use super::kernels::UNIFORM_BINDING_BYTES;
 use crate::netdef::Weighted;
 
 /// Bytes of one uniform window, as the kernels declare it (`array<vec4<f32>, 4096>`).
-pub(crate) const WINDOW_BYTES: u64 = 65536;
+pub(crate) const WINDOW_BYTES: u64 = UNIFORM_BINDING_BYTES;
 /// Output channels of one group (two vec4).
 const CHANNELS: usize = 8;
 /// Windows start at multiples of this many floats (256 bytes, WebGPU's largest uniform offset alignment).
