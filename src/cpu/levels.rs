@@ -7,6 +7,7 @@
 use super::layers::face_probability;
 use super::nets::{Activations, CpuNets};
 use super::resize::{resize_area_into, ResizeScratch};
+use super::row_blocks::RowBlocks;
 use super::tensor::{Plane, Tensor};
 use crate::netdef::PNET_HEADS;
 use crate::pipeline::boxes::Proposal;
@@ -36,10 +37,12 @@ pub(crate) fn group_count(levels: &[PyramidLevel], threads: usize) -> usize {
 }
 
 /// Appends to `cells[l]` the output cells of level `l` whose face probability is > `threshold`, row-major,
-/// running as many groups of levels at once as there are `slots` (at least one).
+/// running as many groups of levels at once as there are `slots` (at least one). `blocks` is `image` regrouped
+/// for the resize, once for all the levels.
 pub(crate) fn propose_levels(
     nets: &CpuNets,
     image: Plane<'_, u8>,
+    blocks: &RowBlocks<u8>,
     levels: &[PyramidLevel],
     threshold: f32,
     cells: &mut [Vec<Proposal>],
@@ -48,7 +51,7 @@ pub(crate) fn propose_levels(
     if slots.len() <= 1 || levels.len() <= 1 {
         if let Some(slot) = slots.first_mut() {
             for (level, cells) in levels.iter().zip(cells) {
-                propose_level(nets, image, level, threshold, cells, slot);
+                propose_level(nets, image, blocks, level, threshold, cells, slot);
             }
         }
         return;
@@ -68,8 +71,8 @@ pub(crate) fn propose_levels(
     let (cells_a, cells_b) = cells.split_at_mut(split);
     let (slots_a, slots_b) = slots.split_at_mut(half);
     rayon::join(
-        || propose_levels(nets, image, levels_a, threshold, cells_a, slots_a),
-        || propose_levels(nets, image, levels_b, threshold, cells_b, slots_b),
+        || propose_levels(nets, image, blocks, levels_a, threshold, cells_a, slots_a),
+        || propose_levels(nets, image, blocks, levels_b, threshold, cells_b, slots_b),
     );
 }
 
@@ -77,12 +80,20 @@ pub(crate) fn propose_levels(
 fn propose_level(
     nets: &CpuNets,
     image: Plane<'_, u8>,
+    blocks: &RowBlocks<u8>,
     level: &PyramidLevel,
     threshold: f32,
     cells: &mut Vec<Proposal>,
     slot: &mut LevelScratch,
 ) {
-    resize_area_into(image, level.height, level.width, &mut slot.resize, &mut slot.level);
+    resize_area_into(
+        image,
+        Some(blocks),
+        level.height,
+        level.width,
+        &mut slot.resize,
+        &mut slot.level,
+    );
     let maps = nets.pnet_forward(&slot.level, &mut slot.activations);
     for (i, cell) in maps.data().chunks_exact(PNET_HEADS).enumerate() {
         let score = face_probability(cell[4], cell[5]);

@@ -8,6 +8,7 @@ pub(crate) mod layers;
 mod levels;
 pub(crate) mod nets;
 pub(crate) mod resize;
+mod row_blocks;
 pub(crate) mod tensor;
 mod thread_scratch;
 mod winograd;
@@ -29,6 +30,7 @@ use crate::pipeline::workspace::reset;
 use crop::crop_and_resize;
 use levels::{group_count, propose_levels, LevelScratch};
 use nets::{onet_output, rnet_output, Activations, CROP_BATCH};
+use row_blocks::RowBlocks;
 use tensor::{Plane, Tensor};
 
 /// The CPU backend: the packed networks, shared by every detection, and the scratch of past passes.
@@ -42,6 +44,8 @@ pub(crate) struct CpuBackend {
 /// The memory one CPU pass works in.
 #[derive(Debug, Default)]
 struct Scratch {
+    /// The image being proposed on, regrouped for the pyramid's resizes.
+    row_blocks: RowBlocks<u8>,
     /// One per worker thread for P-Net's groups of levels.
     level_groups: Vec<LevelScratch>,
     /// One per worker thread for the crop stages.
@@ -150,7 +154,11 @@ impl CpuPass<'_> {
 
 impl Pass for CpuPass<'_> {
     fn propose(&mut self, levels: &[Vec<PyramidLevel>], threshold: f32, out: &mut [Vec<Vec<Proposal>>]) -> Result<()> {
-        let level_groups = &mut self.scratch.level_groups;
+        let Scratch {
+            row_blocks,
+            level_groups,
+            ..
+        } = &mut *self.scratch;
         let threads = rayon::current_num_threads().max(1);
         if level_groups.len() < threads {
             level_groups.resize_with(threads, LevelScratch::default);
@@ -158,7 +166,8 @@ impl Pass for CpuPass<'_> {
         for ((&image, levels), out) in self.images.iter().zip(levels).zip(out.iter_mut()) {
             let cells = reset(out, levels.len());
             let slots = &mut level_groups[..group_count(levels, threads)];
-            propose_levels(self.nets, image.into(), levels, threshold, cells, slots);
+            row_blocks.fill(image.into());
+            propose_levels(self.nets, image.into(), row_blocks, levels, threshold, cells, slots);
         }
         Ok(())
     }

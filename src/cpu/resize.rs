@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicUsize;
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+use super::row_blocks::{interleave_rows, RowBlocks, ROWS};
 use super::tensor::{Plane, Sample, Tensor};
 use super::thread_scratch::grow_on_every_thread;
 use crate::pipeline::pyramid::{area_normaliser, AreaTaps};
@@ -16,7 +17,7 @@ use crate::pipeline::workspace::first_n;
 pub(crate) fn resize_area(x: &Tensor, out_h: usize, out_w: usize) -> Tensor {
     let mut scratch = ResizeScratch::default();
     let mut out = Tensor::default();
-    resize_area_into(x.plane(), out_h, out_w, &mut scratch, &mut out);
+    resize_area_into(x.plane(), None, out_h, out_w, &mut scratch, &mut out);
     out
 }
 
@@ -40,49 +41,53 @@ impl Default for ResizeScratch {
     }
 }
 
-/// Rows per block of the horizontal pass: one AVX vector of float32.
-const ROWS: usize = 8;
-
 thread_local! {
-    /// A block of RGB rows transposed (see `rgb_block`), one per rayon worker.
+    /// A block of RGB rows regrouped column by column, for a resize that was given no [`RowBlocks`].
     static COLUMNS: std::cell::RefCell<Vec<[f32; ROWS]>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 /// The largest size `COLUMNS` has been grown to on every thread.
 static COLUMNS_GROWN: AtomicUsize = AtomicUsize::new(0);
 
-/// The horizontal pass over a block of `ROWS` RGB rows (`src`), into `dst` (`ROWS` rows of `out_w` pixels). The
-/// block is first transposed into `columns`, one vector per input column and channel with the rows in its lanes,
-/// so that each tap is 3 vector multiplies and adds for all the rows. Per row and channel the operations and
-/// their order are those of the formula, so the sums are bit for bit the same. Compiled for AVX2 too.
+/// Output pixels a tile of [`rgb_block`]: their sums are kept in vectors until the tile is written out.
+const TILE: usize = 8;
+
+/// The horizontal pass over a block of `ROWS` RGB rows, given column by column (`columns`: one `[T; ROWS]` a
+/// column and channel, the rows in its lanes), into `dst` (`ROWS` rows of `out_w` pixels). Each tap is 3 vector
+/// multiplies and adds for all the rows. Per row and channel the operations and their order are those of the
+/// formula, so the sums are bit for bit the same. Compiled for AVX2 too.
 #[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
-fn rgb_block<S: Sample>(src: &[S], tx: &AreaTaps, columns: &mut [[f32; ROWS]], dst: &mut [f32]) {
-    let row_len = columns.len();
+fn rgb_block<T: Sample>(columns: &[[T; ROWS]], tx: &AreaTaps, dst: &mut [f32]) {
     let out_w = dst.len() / (ROWS * 3);
-    let rows: [&[S]; ROWS] = std::array::from_fn(|r| &src[r * row_len..][..row_len]);
-    for (x, column) in columns.iter_mut().enumerate() {
-        for (value, row) in column.iter_mut().zip(&rows) {
-            *value = row[x].value();
-        }
-    }
-    for o in 0..out_w {
-        let mut acc = [[0.0f32; ROWS]; 3];
-        for (i, w) in tx.taps(o) {
-            for (a, column) in acc.iter_mut().zip(&columns[i * 3..i * 3 + 3]) {
-                for (a, &v) in a.iter_mut().zip(column) {
-                    // Not fused: the formula rounds the product, then the sum.
-                    *a += v * w;
+    let mut tile = [[[0.0f32; ROWS]; 3]; TILE];
+    for first in (0..out_w).step_by(TILE) {
+        let n = TILE.min(out_w - first);
+        for (o, kept) in (first..).zip(&mut tile[..n]) {
+            // Summed in registers, kept once done.
+            let mut sums = [[0.0f32; ROWS]; 3];
+            for (i, w) in tx.taps(o) {
+                for (sum, column) in sums.iter_mut().zip(&columns[i * 3..i * 3 + 3]) {
+                    for (s, &v) in sum.iter_mut().zip(column) {
+                        // Not fused: the formula rounds the product, then the sum.
+                        *s += v.value() * w;
+                    }
                 }
             }
+            *kept = sums;
         }
-        for r in 0..ROWS {
-            dst[(r * out_w + o) * 3..][..3].copy_from_slice(&[acc[0][r], acc[1][r], acc[2][r]]);
+        // Written out a row at a time once the tile is done, so that the sums above stay whole vectors.
+        for (r, row) in dst.chunks_exact_mut(out_w * 3).enumerate() {
+            for (pixel, sums) in row[first * 3..(first + n) * 3].chunks_exact_mut(3).zip(&tile) {
+                pixel.copy_from_slice(&[sums[0][r], sums[1][r], sums[2][r]]);
+            }
         }
     }
 }
 
-/// Resizes one HWC image to `out_h`×`out_w`, into `out`.
+/// Resizes one HWC image to `out_h`×`out_w`, into `out`. `blocks`, when given, holds the same image regrouped
+/// (see [`RowBlocks`]): a caller that resizes one image to many sizes regroups it once for all of them.
 pub(crate) fn resize_area_into<S: Sample>(
     x: Plane<'_, S>,
+    blocks: Option<&RowBlocks<S>>,
     out_h: usize,
     out_w: usize,
     scratch: &mut ResizeScratch,
@@ -96,7 +101,10 @@ pub(crate) fn resize_area_into<S: Sample>(
 
     // Horizontal pass over every input row, in blocks of ROWS rows that share the taps.
     let row_len = x.w * c;
-    grow_on_every_thread(&COLUMNS, &COLUMNS_GROWN, row_len);
+    debug_assert!(blocks.is_none_or(|b| b.len() == x.h / ROWS && b.block(0).len() == row_len));
+    if blocks.is_none() {
+        grow_on_every_thread(&COLUMNS, &COLUMNS_GROWN, row_len);
+    }
     // Grown once, never cleared: both branches below write every value.
     let rows = first_n(&mut scratch.rows, x.h * out_w * c);
     rows.par_chunks_mut(ROWS * out_w * c)
@@ -106,7 +114,14 @@ pub(crate) fn resize_area_into<S: Sample>(
             let count = dst.len() / (out_w * c);
             let src = &x.data[first * row_len..(first + count) * row_len];
             if c == 3 && count == ROWS {
-                COLUMNS.with_borrow_mut(|columns| rgb_block(src, tx, first_n(columns, row_len), dst));
+                match blocks {
+                    Some(blocks) => rgb_block(blocks.block(block), tx, dst),
+                    None => COLUMNS.with_borrow_mut(|columns| {
+                        let columns = first_n(columns, row_len);
+                        interleave_rows(src, columns, S::value);
+                        rgb_block(columns, tx, dst);
+                    }),
+                }
             } else {
                 for r in 0..count {
                     for o in 0..out_w {
@@ -150,41 +165,59 @@ mod tests {
         assert_eq!(y.data(), [3.0, 7.0]);
     }
 
-    #[test]
-    fn an_rgb_image_resizes_bit_for_bit_as_the_reference_formula() {
-        // 8-row RGB blocks take the transposed path; 21 rows leave a 5-row block for the plain one.
-        let (h, w) = (21, 37);
-        // Floats with full mantissas, so that any change in rounding (a fused multiply-add, another order) shows.
-        let pixels: Vec<f32> = (0..h * w * 3).map(|i| (i as f32 * 0.737).sin() * 0.99).collect();
+    /// Resizes `pixels` (`h`×`w` RGB) to 9×19 with and without regrouped rows, and checks every value's bits
+    /// against the spec's formula, one value at a time: x taps first, ascending, then y taps, then the normaliser.
+    fn assert_bit_for_bit<S: Sample + Default>(pixels: &[S], h: usize, w: usize) {
         let plane = Plane {
             h,
             w,
             c: 3,
-            data: pixels.as_slice(),
+            data: pixels,
         };
-        let (out_h, out_w) = (9, 16);
-        let mut got = Tensor::default();
-        resize_area_into(plane, out_h, out_w, &mut ResizeScratch::default(), &mut got);
-        // The spec's formula, one value at a time: x taps first, ascending, then y taps, then the normaliser.
+        // 19 output columns leave a ragged tile of 3.
+        let (out_h, out_w) = (9, 19);
         let (ty, tx) = (AreaTaps::new(h, out_h), AreaTaps::new(w, out_w));
         let k = area_normaliser(&ty, &tx);
-        for oy in 0..out_h {
-            for ox in 0..out_w {
-                for ch in 0..3 {
-                    let mut sum = 0.0f32;
-                    for (iy, wy) in ty.taps(oy) {
-                        let mut row = 0.0f32;
-                        for (ix, wx) in tx.taps(ox) {
-                            row += pixels[(iy * w + ix) * 3 + ch].value() * wx;
+        let mut blocks = RowBlocks::default();
+        blocks.fill(plane);
+        for blocks in [None, Some(&blocks)] {
+            let mut got = Tensor::default();
+            resize_area_into(plane, blocks, out_h, out_w, &mut ResizeScratch::default(), &mut got);
+            for oy in 0..out_h {
+                for ox in 0..out_w {
+                    for ch in 0..3 {
+                        let mut sum = 0.0f32;
+                        for (iy, wy) in ty.taps(oy) {
+                            let mut row = 0.0f32;
+                            for (ix, wx) in tx.taps(ox) {
+                                row += pixels[(iy * w + ix) * 3 + ch].value() * wx;
+                            }
+                            sum += row * wy;
                         }
-                        sum += row * wy;
+                        let want = sum * k;
+                        let value = got.data()[(oy * out_w + ox) * 3 + ch];
+                        let regrouped = blocks.is_some();
+                        assert_eq!(
+                            value.to_bits(),
+                            want.to_bits(),
+                            "({oy}, {ox}, {ch}), regrouped {regrouped}"
+                        );
                     }
-                    let want = sum * k;
-                    let value = got.data()[(oy * out_w + ox) * 3 + ch];
-                    assert_eq!(value.to_bits(), want.to_bits(), "({oy}, {ox}, {ch})");
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_rgb_image_resizes_bit_for_bit_as_the_reference_formula() {
+        // 8-row RGB blocks take the vector path; 21 rows leave a 5-row block for the plain one.
+        let (h, w) = (21, 37);
+        // Floats with full mantissas, so that any change in rounding (a fused multiply-add, another order) shows.
+        let floats: Vec<f32> = (0..h * w * 3).map(|i| (i as f32 * 0.737).sin() * 0.99).collect();
+        assert_bit_for_bit(&floats, h, w);
+        // And the detector's own input, 8-bit samples read as normalised values.
+        let bytes: Vec<u8> = (0..h * w * 3).map(|i| (i * 89 % 256) as u8).collect();
+        assert_bit_for_bit(&bytes, h, w);
     }
 
     #[test]

@@ -166,6 +166,7 @@ impl Pass for TiledPass<'_> {
                     let mut resampled = Tensor::default();
                     resize_area_into(
                         image.into(),
+                        None,
                         level.height,
                         level.width,
                         &mut ResizeScratch::default(),
