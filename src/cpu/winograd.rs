@@ -207,6 +207,14 @@ fn transform_input(cin: usize, input: Input<'_>, out_rows: usize, v: &mut [f32])
     }
 }
 
+/// `values[at .. at + L]` as an array: one bounds check, then a plain vector load (a fallback for a short slice
+/// compiled to a conditional move of the address and spills around it).
+#[inline(always)]
+fn lanes<const L: usize>(values: &[f32], at: usize) -> [f32; L] {
+    // Of exactly L values: the conversion cannot fail, and the fallback is compiled away.
+    values[at..at + L].try_into().unwrap_or([0.0; L])
+}
+
 /// `a + b`, lane by lane (a plain loop: `array::from_fn`'s closures were not inlined into the AVX2 clone).
 #[inline(always)]
 fn add<const L: usize>(mut a: [f32; L], b: [f32; L]) -> [f32; L] {
@@ -228,7 +236,7 @@ fn sub<const L: usize>(mut a: [f32; L], b: [f32; L]) -> [f32; L] {
 /// The input transform of channels `c .. c + L` of one tile.
 #[inline(always)]
 fn input_lanes<const L: usize>(d: &[[&[f32]; 4]; 4], c: usize, v: &mut [f32], stride: usize, tile: usize, cin: usize) {
-    let load = |i: usize, j: usize| -> [f32; L] { *d[i][j][c..].first_chunk().unwrap_or(&[0.0; L]) };
+    let load = |i: usize, j: usize| lanes::<L>(d[i][j], c);
     // Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]] on each column of the patch, then on each
     // row of the result.
     let mut columns = [[[0.0f32; L]; 4]; 4];
@@ -308,43 +316,55 @@ struct Place {
     x0: usize,
 }
 
-/// The output transform of channels `c .. c + L` of one tile, with the epilogue.
+/// `Aᵀ` on one column of a tile's products, the first at `m[at..]` and the others 4 positions apart each: its
+/// top and bottom values.
+#[inline(always)]
+fn output_column<const L: usize>(m: &[f32], at: usize, position: usize) -> ([f32; L], [f32; L]) {
+    let row = 4 * position;
+    let (m0, m1, m2, m3) = (
+        lanes(m, at),
+        lanes(m, at + row),
+        lanes(m, at + 2 * row),
+        lanes(m, at + 3 * row),
+    );
+    (add(add(m0, m1), m2), sub(sub(m1, m2), m3))
+}
+
+/// The output transform of channels `c .. c + L` of one tile, with the epilogue. Written out value by value:
+/// nested arrays of the columns were split by LLVM into 4-, 2- and 1-lane pieces and spilled.
 #[inline(always)]
 fn output_lanes<const L: usize>(m: &[f32], dst: &mut [f32], place: &Place, c: usize, epilogue: Epilogue<'_>) {
     let Place { tile, tiles, cout, .. } = *place;
     let channels = cout.next_multiple_of(PANEL);
-    let load = |i: usize, j: usize| -> [f32; L] {
-        *m[((i * 4 + j) * tiles + tile) * channels + c..]
-            .first_chunk()
-            .unwrap_or(&[0.0; L])
-    };
-    // Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]] on each column of the tile, then on each row of the result.
-    let mut columns = [[[0.0f32; L]; 2]; 4];
-    for (j, column) in columns.iter_mut().enumerate() {
-        let (m0, m1, m2, m3) = (load(0, j), load(1, j), load(2, j), load(3, j));
-        *column = [add(add(m0, m1), m2), sub(sub(m1, m2), m3)];
-    }
-    let bias: [f32; L] = *epilogue.bias[c..].first_chunk().unwrap_or(&[0.0; L]);
-    let alpha: Option<[f32; L]> = epilogue.alpha.map(|a| *a[c..].first_chunk().unwrap_or(&[0.0; L]));
-    let [c0, c1, c2, c3] = columns;
-    for (i, s) in [[c0[0], c1[0], c2[0], c3[0]], [c0[1], c1[1], c2[1], c3[1]]]
-        .iter()
-        .enumerate()
-    {
-        let y = [add(add(s[0], s[1]), s[2]), sub(sub(s[1], s[2]), s[3])];
-        for (j, y) in y.iter().enumerate() {
-            let (oy, ox) = (place.y0 + i, place.x0 + j);
-            if oy >= place.out_rows || ox >= place.wo {
-                continue;
-            }
-            let out = &mut dst[(oy * place.wo + ox) * cout + c..][..L];
-            for l in 0..L {
-                let value = y[l] + bias[l];
-                out[l] = match alpha {
-                    Some(a) => value.max(0.0) + a[l] * value.min(0.0),
-                    None => value,
-                };
-            }
+    // Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]] on each column of the tile (giving the top row `t` and the bottom row
+    // `b`), then on each row of the result.
+    // Position (i, j)'s products of this tile start at `((i·4 + j)·tiles + tile)·channels`. (No closures here:
+    // LLVM left them out of line, compiled without AVX2.)
+    let (first, position) = (tile * channels + c, tiles * channels);
+    let (t0, b0) = output_column::<L>(m, first, position);
+    let (t1, b1) = output_column::<L>(m, first + position, position);
+    let (t2, b2) = output_column::<L>(m, first + 2 * position, position);
+    let (t3, b3) = output_column::<L>(m, first + 3 * position, position);
+    let outputs = [
+        add(add(t0, t1), t2),
+        sub(sub(t1, t2), t3),
+        add(add(b0, b1), b2),
+        sub(sub(b1, b2), b3),
+    ];
+    let bias = lanes::<L>(epilogue.bias, c);
+    let alpha = epilogue.alpha.map(|a| lanes::<L>(a, c));
+    for (k, y) in outputs.into_iter().enumerate() {
+        let (oy, ox) = (place.y0 + k / 2, place.x0 + k % 2);
+        if oy >= place.out_rows || ox >= place.wo {
+            continue;
+        }
+        let out = &mut dst[(oy * place.wo + ox) * cout + c..][..L];
+        for l in 0..L {
+            let value = y[l] + bias[l];
+            out[l] = match alpha {
+                Some(a) => value.max(0.0) + a[l] * value.min(0.0),
+                None => value,
+            };
         }
     }
 }
