@@ -3,6 +3,7 @@
 
 use std::sync::atomic::AtomicUsize;
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::direct_conv::{conv_row, RowShape};
@@ -169,7 +170,7 @@ impl DirectConv {
                     }
                     let (first, rest) = scratch.split_at_mut(wo * cout);
                     if rows == 2 {
-                        max_into(first, &rest[..wo * cout]);
+                        max_row(first, &rest[..wo * cout]);
                     }
                     pool_across(first, cout, 2, 2, 0, dst);
                 });
@@ -233,16 +234,23 @@ pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding,
                 let column_max = first_n(column_max, row_len);
                 column_max.copy_from_slice(line(y0));
                 for iy in y0 + 1..y1 {
-                    max_into(column_max, line(iy));
+                    max_row(column_max, line(iy));
                 }
                 pool_across(column_max, c, size, stride, pad_x, dst);
             });
         });
 }
 
+/// `column_max = max(column_max, row)`, value by value, over a whole row. Compiled for AVX2 too (called from
+/// closures, which are compiled for the baseline only).
+#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+fn max_row(column_max: &mut [f32], row: &[f32]) {
+    max_into(column_max, row);
+}
+
 /// One pooled row from the column maxima of the input rows under it (`w × c` values): each output pixel takes
-/// the maximum over its window's columns.
-#[inline(always)]
+/// the maximum over its window's columns. Compiled for AVX2 too.
+#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
 fn pool_across(column_max: &[f32], c: usize, size: usize, stride: usize, pad_x: usize, dst: &mut [f32]) {
     let w = column_max.len() / c;
     for (ox, cell) in dst.chunks_exact_mut(c).enumerate() {
@@ -255,12 +263,12 @@ fn pool_across(column_max: &[f32], c: usize, size: usize, stride: usize, pad_x: 
     }
 }
 
-/// `cell = max(cell, src)`, channel by channel: one vector max instruction a vector (the inputs are finite: the
-/// detector rejects NaN).
+/// `cell = max(cell, src)`, channel by channel (the inputs are finite: the detector rejects NaN). `f32::max`, not
+/// `if v > m { v } else { m }`: with AVX2, LLVM turns the latter into masked stores, which are slow on AMD.
 #[inline(always)]
 fn max_into(cell: &mut [f32], src: &[f32]) {
     for (m, &v) in cell.iter_mut().zip(src) {
-        *m = if v > *m { v } else { *m };
+        *m = m.max(v);
     }
 }
 
@@ -274,9 +282,51 @@ pub(crate) fn face_probability(z0: f32, z1: f32) -> f32 {
     e1 * (1.0 / (e0 + e1))
 }
 
+/// The logit difference `z1 − z0` (in float64, where it is exact) below which a cell's face probability cannot
+/// exceed `threshold`: the logit of `threshold − 1e-4`. [`face_probability`] is within a few float32 roundings
+/// of the exact sigmoid of `z1 − z0`, far closer than 1e-4, so cells below the floor are skipped without their
+/// two exps. Minus infinity (nothing skipped) for a threshold of at most 1e-4, or NaN.
+pub(crate) fn logit_floor(threshold: f32) -> f64 {
+    let p = f64::from(threshold) - 1e-4;
+    if p >= 1.0 {
+        // No probability exceeds a threshold above 1.
+        f64::INFINITY
+    } else if p > 0.0 {
+        (p / (1.0 - p)).ln()
+    } else {
+        f64::NEG_INFINITY
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_logit_floor_skips_no_cell_above_the_threshold_and_skips_those_well_below() {
+        for threshold in [0.0f32, 1e-5, 0.3, 0.6, 0.7, 0.95, 0.999, 0.99999, 1.0, 1.5] {
+            let floor = logit_floor(threshold);
+            let exact = f64::from(threshold) / (1.0 - f64::from(threshold));
+            // Differences around the threshold's logit, at logit sizes where float32 rounds coarsely.
+            for z0 in [-40.0f32, -3.3, 0.0, 2.7, 35.0] {
+                for step in -2000..=2000 {
+                    let d = exact.ln().clamp(-60.0, 60.0) + f64::from(step) * 1e-5;
+                    let z1 = (f64::from(z0) + d) as f32;
+                    if face_probability(z0, z1) > threshold {
+                        let (z0, z1) = (f64::from(z0), f64::from(z1));
+                        assert!(
+                            z1 - z0 >= floor,
+                            "threshold {threshold}: {z0}, {z1} over it, floor {floor}"
+                        );
+                    }
+                }
+            }
+        }
+        // And it does skip: at 0.6, a cell 0.01 below the threshold's logit.
+        let floor = logit_floor(0.6);
+        assert!((1.5f64).ln() - 0.01 < floor && floor < (1.5f64).ln());
+        assert_eq!(logit_floor(f32::NAN), f64::NEG_INFINITY);
+    }
 
     #[test]
     fn same_pooling_ignores_the_padding() {

@@ -4,7 +4,7 @@
 //! two threads it runs beside all the others. A group always gets the same buffers, so a stream of frames of one
 //! size allocates nothing.
 
-use super::layers::face_probability;
+use super::layers::{face_probability, logit_floor};
 use super::nets::{Activations, CpuNets};
 use super::resize::{resize_area_into, ResizeScratch};
 use super::row_blocks::RowBlocks;
@@ -95,7 +95,12 @@ fn propose_level(
         &mut slot.level,
     );
     let maps = nets.pnet_forward(&slot.level, &mut slot.activations);
+    let floor = logit_floor(threshold);
     for (i, cell) in maps.data().chunks_exact(PNET_HEADS).enumerate() {
+        // Most cells are far below the threshold: a subtraction decides, not two exps.
+        if f64::from(cell[5]) - f64::from(cell[4]) < floor {
+            continue;
+        }
         let score = face_probability(cell[4], cell[5]);
         if score > threshold {
             cells.push(Proposal {
