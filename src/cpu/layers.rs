@@ -136,56 +136,13 @@ impl DirectConv {
                 conv_row(self.input_rows(x, img, y), shape, &w.kernel, dst, w.epilogue());
             });
     }
-
-    /// The convolution followed by a 2×2, stride-2 max-pool, without storing the convolution's output: each
-    /// task computes the (at most) two convolution rows under one pooled row into a per-thread scratch and pools
-    /// them there. P-Net's first layer writes 30 MB at 1080p's first level otherwise, only to read it back.
-    /// Either padding leaves no padding before the first row or column for this window, so pooled row `oy` covers
-    /// convolution rows `2·oy` and `2·oy + 1` (when it exists), and likewise for the columns.
-    pub fn forward_pool2(&self, x: &Tensor, padding: Padding, out: &mut Tensor) {
-        let w = &self.w;
-        let (ho, wo) = ((x.h + 1).saturating_sub(self.kh), (x.w + 1).saturating_sub(self.kw));
-        let ((oh, pad_y), (ow, pad_x)) = (pool_geometry(ho, 2, 2, padding), pool_geometry(wo, 2, 2, padding));
-        debug_assert_eq!((pad_y, pad_x), (0, 0));
-        let cout = w.cout;
-        out.reshape(x.n, oh, ow, cout);
-        if out.data().is_empty() {
-            return;
-        }
-        let shape = self.row_shape(x);
-        let scratch_len = 2 * wo * cout;
-        grow_on_every_thread(&CONV_ROWS, &CONV_ROWS_GROWN, scratch_len);
-        out.data_mut()
-            .par_chunks_mut(ow * cout)
-            .with_min_len(TASK_PIXELS.div_ceil(2 * wo))
-            .enumerate()
-            .for_each(|(row, dst)| {
-                let (img, oy) = (row / oh, row % oh);
-                let rows = 2.min(ho - 2 * oy);
-                CONV_ROWS.with_borrow_mut(|scratch| {
-                    let scratch = first_n(scratch, scratch_len);
-                    for (r, conv_row_out) in scratch.chunks_exact_mut(wo * cout).take(rows).enumerate() {
-                        let input = self.input_rows(x, img, 2 * oy + r);
-                        conv_row(input, shape, &w.kernel, conv_row_out, w.epilogue());
-                    }
-                    let (first, rest) = scratch.split_at_mut(wo * cout);
-                    if rows == 2 {
-                        max_row(first, &rest[..wo * cout]);
-                    }
-                    pool_across(first, cout, 2, 2, 0, dst);
-                });
-            });
-    }
 }
 
 thread_local! {
-    /// The two convolution rows under one pooled row (`Conv::forward_pool2`), one per rayon worker.
-    static CONV_ROWS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// The column maxima of the input rows under one pooled row (`max_pool`), one per rayon worker.
     static COLUMN_MAX: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
-/// The largest sizes the thread-locals above have been grown to on every thread.
-static CONV_ROWS_GROWN: AtomicUsize = AtomicUsize::new(0);
+/// The largest size `COLUMN_MAX` has been grown to on every thread.
 static COLUMN_MAX_GROWN: AtomicUsize = AtomicUsize::new(0);
 
 /// A dense layer with bias and an optional PReLU: `[n, cin] · [cin, cout]`.
@@ -244,7 +201,7 @@ pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding,
 /// `column_max = max(column_max, row)`, value by value, over a whole row. Compiled for AVX2 too (called from
 /// closures, which are compiled for the baseline only).
 #[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
-fn max_row(column_max: &mut [f32], row: &[f32]) {
+pub(crate) fn max_row(column_max: &mut [f32], row: &[f32]) {
     max_into(column_max, row);
 }
 
@@ -366,33 +323,6 @@ mod tests {
             let expected = if acc > 0.0 { acc } else { 0.25 * acc };
             let got = y.data()[((n * 5 + oy) * 7 + ox) * cout + o];
             assert!((f64::from(got) - expected).abs() < 1e-5, "{got} vs {expected}");
-        }
-    }
-
-    #[test]
-    fn a_fused_pool_gives_the_convolution_then_the_pool_exactly() {
-        // Odd and even convolution outputs (odd ones end with a one-row or one-column window), both paddings.
-        for (n, h, w, padding) in [
-            (1, 9, 12, Padding::Same),
-            (2, 8, 7, Padding::Same),
-            (1, 10, 11, Padding::Valid),
-            (1, 3, 3, Padding::Same),
-        ] {
-            let (cin, cout) = (3, 10);
-            let x = Tensor::patterned(n, h, w, cin);
-            let weights = Weighted::patterned(9, cin, cout, vec![0.1; cout], Some(vec![0.25; cout]));
-            let Conv::Direct(conv) = Conv::new(3, 3, &weights) else {
-                panic!("a 3-channel convolution runs directly")
-            };
-            let (mut full, mut pooled, mut fused) = (Tensor::default(), Tensor::default(), Tensor::default());
-            conv.forward(&x, &mut full);
-            max_pool(&full, 2, 2, padding, &mut pooled);
-            conv.forward_pool2(&x, padding, &mut fused);
-            assert_eq!(
-                (fused.n, fused.h, fused.w, fused.c),
-                (pooled.n, pooled.h, pooled.w, pooled.c)
-            );
-            assert_eq!(fused.data(), pooled.data(), "{n}×{h}×{w} {padding:?}");
         }
     }
 

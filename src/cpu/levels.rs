@@ -6,7 +6,7 @@
 
 use super::layers::{face_probability, logit_floor};
 use super::nets::{Activations, CpuNets};
-use super::resize::{resize_area_into, ResizeScratch};
+use super::resize::{resize_area_into, Layout, ResizeScratch};
 use super::row_blocks::RowBlocks;
 use super::tensor::{Plane, Tensor};
 use crate::netdef::PNET_HEADS;
@@ -86,11 +86,12 @@ fn propose_level(
     cells: &mut Vec<Proposal>,
     slot: &mut LevelScratch,
 ) {
+    let size = (level.height, level.width);
     resize_area_into(
         image,
         Some(blocks),
-        level.height,
-        level.width,
+        size,
+        Layout::RowPlanar,
         &mut slot.resize,
         &mut slot.level,
     );

@@ -7,6 +7,7 @@ mod gemm;
 pub(crate) mod layers;
 mod levels;
 pub(crate) mod nets;
+mod planar_conv;
 pub(crate) mod resize;
 mod row_blocks;
 pub(crate) mod tensor;

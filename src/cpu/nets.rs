@@ -2,7 +2,8 @@
 
 use rayon::prelude::*;
 
-use super::layers::{face_probability, max_pool, Conv, Dense, DirectConv};
+use super::layers::{face_probability, max_pool, Conv, Dense};
+use super::planar_conv::{row_planar, PlanarConvPool2};
 use super::tensor::Tensor;
 use crate::error::{Error, Result};
 use crate::netdef::{self, Layer, Padding, ONET_HEADS, PNET_HEADS, RNET_HEADS};
@@ -49,8 +50,6 @@ pub struct OnetOutput {
 #[derive(Clone, Debug)]
 pub(crate) enum CpuLayer {
     Conv(Conv),
-    /// A convolution and the 2×2, stride-2 max-pool after it, fused (P-Net's first two layers).
-    ConvPool2(DirectConv, Padding),
     Pool {
         size: usize,
         stride: usize,
@@ -60,31 +59,14 @@ pub(crate) enum CpuLayer {
 }
 
 pub(crate) fn cpu_layers(layers: Vec<Layer>) -> Vec<CpuLayer> {
-    let mut built: Vec<CpuLayer> = Vec::with_capacity(layers.len());
-    for layer in layers {
-        let layer = match layer {
+    layers
+        .into_iter()
+        .map(|layer| match layer {
             Layer::Conv { kh, kw, weights } => CpuLayer::Conv(Conv::new(kh, kw, &weights)),
             Layer::Pool { size, stride, padding } => CpuLayer::Pool { size, stride, padding },
             Layer::Dense(weights) => CpuLayer::Dense(Dense::new(&weights)),
-        };
-        // A 2×2, stride-2 pool after a direct convolution is fused into it.
-        let layer = match (layer, built.pop()) {
-            (
-                CpuLayer::Pool {
-                    size: 2,
-                    stride: 2,
-                    padding,
-                },
-                Some(CpuLayer::Conv(Conv::Direct(conv))),
-            ) => CpuLayer::ConvPool2(conv, padding),
-            (layer, previous) => {
-                built.extend(previous);
-                layer
-            }
-        };
-        built.push(layer);
-    }
-    built
+        })
+        .collect()
 }
 
 /// The two tensors that the layers of a network write in turn, kept between calls so that running a network
@@ -95,18 +77,25 @@ pub(crate) struct Activations([Tensor; 2]);
 /// Runs `layers` (at least one) on the NHWC batch `x`; returns the last layer's output, which lives in `act`. A
 /// dense layer leaves `n` rows of its width, as an n×1×1×width tensor.
 pub(crate) fn forward<'t>(layers: &[CpuLayer], x: &Tensor, act: &'t mut Activations) -> &'t Tensor {
+    run(layers, Some(x), act)
+}
+
+/// Runs `layers` (at least one) on `x`, or without `x` on what an earlier layer left in `act`'s second buffer.
+fn run<'t>(layers: &[CpuLayer], x: Option<&Tensor>, act: &'t mut Activations) -> &'t Tensor {
     debug_assert!(!layers.is_empty());
     let [first, second] = &mut act.0;
     for (i, layer) in layers.iter().enumerate() {
-        // Layer i writes buffer i % 2 and reads the other one (layer 0 reads `x`).
+        // Layer i writes buffer i % 2 and reads the other one (or `x`, for layer 0).
         let (input, output) = match i % 2 {
             0 => (&*second, &mut *first),
             _ => (&*first, &mut *second),
         };
-        let input = if i == 0 { x } else { input };
+        let input = match x {
+            Some(x) if i == 0 => x,
+            _ => input,
+        };
         match layer {
             CpuLayer::Conv(conv) => conv.forward(input, output),
-            CpuLayer::ConvPool2(conv, padding) => conv.forward_pool2(input, *padding, output),
             CpuLayer::Pool { size, stride, padding } => max_pool(input, *size, *stride, *padding, output),
             CpuLayer::Dense(dense) => dense.forward(input, output),
         }
@@ -114,9 +103,13 @@ pub(crate) fn forward<'t>(layers: &[CpuLayer], x: &Tensor, act: &'t mut Activati
     &act.0[(layers.len() - 1) % 2]
 }
 
-/// The three networks on the CPU. Inputs are normalised pixels `(v − 127.5) / 128`, HWC (NHWC for batches).
+/// The three networks on the CPU. Inputs are normalised pixels `(v − 127.5) / 128`, HWC (NHWC for batches),
+/// except inside the crate, where P-Net's levels come row-planar (see [`CpuNets::pnet_forward`]).
 #[derive(Clone, Debug)]
 pub struct CpuNets {
+    /// P-Net's first convolution and its pool, on row-planar input.
+    pnet_first: PlanarConvPool2,
+    /// P-Net's other layers.
     pnet: Vec<CpuLayer>,
     rnet: Vec<CpuLayer>,
     onet: Vec<CpuLayer>,
@@ -125,8 +118,19 @@ pub struct CpuNets {
 impl CpuNets {
     /// Packs checked weights for the CPU kernels.
     pub fn new(w: &Weights) -> Self {
+        let mut pnet = netdef::pnet(w);
+        // P-Net begins with a convolution and a 2×2, stride-2 max-pool (netdef.rs): they run as one layer.
+        let pnet_first = match pnet.drain(..2).as_slice() {
+            [Layer::Conv { kh, kw, weights }, Layer::Pool {
+                size: 2,
+                stride: 2,
+                padding,
+            }] => PlanarConvPool2::new(*kh, *kw, weights, *padding),
+            _ => unreachable!("P-Net's definition begins with a convolution and a 2×2 max-pool"),
+        };
         CpuNets {
-            pnet: cpu_layers(netdef::pnet(w)),
+            pnet_first,
+            pnet: cpu_layers(pnet),
             rnet: cpu_layers(netdef::rnet(w)),
             onet: cpu_layers(netdef::onet(w)),
         }
@@ -136,7 +140,7 @@ impl CpuNets {
     pub fn pnet(&self, input: &[f32], height: usize, width: usize) -> Result<PnetMaps> {
         check_len("pnet input", input.len(), height * width * 3)?;
         check_finite("pnet input", input)?;
-        let x = Tensor::from_vec(1, height, width, 3, input.to_vec());
+        let x = row_planar(&Tensor::from_vec(1, height, width, 3, input.to_vec()));
         let mut act = Activations::default();
         let out = self.pnet_forward(&x, &mut act);
         let cells = out.h * out.w;
@@ -153,9 +157,12 @@ impl CpuNets {
         Ok(maps)
     }
 
-    /// P-Net's heads map (`PNET_HEADS` values a cell: box regression, face logits) for a 1×H×W×3 input.
+    /// P-Net's heads map (`PNET_HEADS` values a cell: box regression, face logits) for a 1×H×W×3 input laid out
+    /// row-planar ([`Layout::RowPlanar`](super::resize::Layout::RowPlanar)), as the CPU's pyramid makes it.
     pub(crate) fn pnet_forward<'t>(&self, x: &Tensor, act: &'t mut Activations) -> &'t Tensor {
-        forward(&self.pnet, x, act)
+        // The first layer writes the second buffer, where `run` looks for its input.
+        self.pnet_first.forward(x, &mut act.0[1]);
+        run(&self.pnet, None, act)
     }
 
     /// R-Net on `n` 24×24 HWC inputs, `n·24·24·3` values.

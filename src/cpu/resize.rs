@@ -17,7 +17,14 @@ use crate::pipeline::workspace::first_n;
 pub(crate) fn resize_area(x: &Tensor, out_h: usize, out_w: usize) -> Tensor {
     let mut scratch = ResizeScratch::default();
     let mut out = Tensor::default();
-    resize_area_into(x.plane(), None, out_h, out_w, &mut scratch, &mut out);
+    resize_area_into(
+        x.plane(),
+        None,
+        (out_h, out_w),
+        Layout::Interleaved,
+        &mut scratch,
+        &mut out,
+    );
     out
 }
 
@@ -39,6 +46,17 @@ impl Default for ResizeScratch {
             rows: Vec::new(),
         }
     }
+}
+
+/// How a resized image's values lie in its tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// HWC: each pixel's channels side by side.
+    Interleaved,
+    /// Each row's channels one after the other: row `y`, channel `ch`, column `x` at `(y·c + ch)·w + x`, so that
+    /// neighbouring pixels of one channel are neighbours in memory (what P-Net's first layer reads, see
+    /// `planar_conv.rs`).
+    RowPlanar,
 }
 
 thread_local! {
@@ -83,13 +101,14 @@ fn rgb_block<T: Sample>(columns: &[[T; ROWS]], tx: &AreaTaps, dst: &mut [f32]) {
     }
 }
 
-/// Resizes one HWC image to `out_h`×`out_w`, into `out`. `blocks`, when given, holds the same image regrouped
-/// (see [`RowBlocks`]): a caller that resizes one image to many sizes regroups it once for all of them.
+/// Resizes one HWC image to `out_h`×`out_w`, into `out`, its values laid out as `layout` says. `blocks`, when
+/// given, holds the same image regrouped (see [`RowBlocks`]): a caller that resizes one image to many sizes
+/// regroups it once for all of them.
 pub(crate) fn resize_area_into<S: Sample>(
     x: Plane<'_, S>,
     blocks: Option<&RowBlocks<S>>,
-    out_h: usize,
-    out_w: usize,
+    (out_h, out_w): (usize, usize),
+    layout: Layout,
     scratch: &mut ResizeScratch,
     out: &mut Tensor,
 ) {
@@ -125,12 +144,12 @@ pub(crate) fn resize_area_into<S: Sample>(
             } else {
                 for r in 0..count {
                     for o in 0..out_w {
-                        let cell = &mut dst[(r * out_w + o) * c..][..c];
-                        cell.fill(0.0);
-                        for (i, w) in tx.taps(o) {
-                            for (acc, &v) in cell.iter_mut().zip(&src[r * row_len + i * c..][..c]) {
-                                *acc += v.value() * w;
+                        for ch in 0..c {
+                            let mut acc = 0.0;
+                            for (i, w) in tx.taps(o) {
+                                acc += src[r * row_len + i * c + ch].value() * w;
                             }
+                            dst[(r * out_w + o) * c + ch] = acc;
                         }
                     }
                 }
@@ -141,7 +160,57 @@ pub(crate) fn resize_area_into<S: Sample>(
     out.data_mut()
         .par_chunks_mut(out_w * c)
         .enumerate()
-        .for_each(|(o, dst)| column_pass(rows, ty, o, k, dst));
+        .for_each(|(o, dst)| match layout {
+            Layout::RowPlanar if c == 3 => column_pass_rgb_planar(rows, ty, o, k, dst),
+            Layout::RowPlanar => column_pass_planar(rows, ty, o, k, c, dst),
+            Layout::Interleaved => column_pass(rows, ty, o, k, dst),
+        });
+}
+
+/// [`column_pass`] into a row-planar output row of `c` channels (any count; the detector's RGB takes
+/// [`column_pass_rgb_planar`]).
+fn column_pass_planar(rows: &[f32], ty: &AreaTaps, o: usize, k: f32, c: usize, dst: &mut [f32]) {
+    let out_w = dst.len() / c;
+    dst.fill(0.0);
+    for (i, w) in ty.taps(o) {
+        let row = &rows[i * c * out_w..(i + 1) * c * out_w];
+        for (ch, channel) in dst.chunks_exact_mut(out_w).enumerate() {
+            for (acc, pixel) in channel.iter_mut().zip(row.chunks_exact(c)) {
+                *acc += pixel[ch] * w;
+            }
+        }
+    }
+    for v in dst.iter_mut() {
+        *v *= k;
+    }
+}
+
+/// [`column_pass`] for RGB rows into a row-planar output row: the same sums, each channel's values written to its
+/// own part of `dst` (one group of three loads a pixel, which the compiler turns into vector shuffles).
+#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+fn column_pass_rgb_planar(rows: &[f32], ty: &AreaTaps, o: usize, k: f32, dst: &mut [f32]) {
+    let out_w = dst.len() / 3;
+    let (red, rest) = dst.split_at_mut(out_w);
+    let (green, blue) = rest.split_at_mut(out_w);
+    red.fill(0.0);
+    green.fill(0.0);
+    blue.fill(0.0);
+    for (i, w) in ty.taps(o) {
+        let row = &rows[i * 3 * out_w..(i + 1) * 3 * out_w];
+        for (((pixel, r), g), b) in row
+            .chunks_exact(3)
+            .zip(red.iter_mut())
+            .zip(green.iter_mut())
+            .zip(blue.iter_mut())
+        {
+            *r += pixel[0] * w;
+            *g += pixel[1] * w;
+            *b += pixel[2] * w;
+        }
+    }
+    for v in dst.iter_mut() {
+        *v *= k;
+    }
 }
 
 /// Output row `o` of the vertical pass: the rows of the horizontal pass under it, weighted, then the
@@ -164,6 +233,33 @@ fn column_pass(rows: &[f32], ty: &AreaTaps, o: usize, k: f32, dst: &mut [f32]) {
 mod tests {
     use super::*;
 
+    /// Where channel `ch` of pixel `x` of row `r` lies in rows of `w` pixels and `c` channels.
+    fn at(layout: Layout, r: usize, x: usize, ch: usize, w: usize, c: usize) -> usize {
+        match layout {
+            Layout::Interleaved => (r * w + x) * c + ch,
+            Layout::RowPlanar => (r * c + ch) * w + x,
+        }
+    }
+
+    #[test]
+    fn other_channel_counts_lay_out_row_planar_the_same_values() {
+        let x = Tensor::patterned(1, 11, 13, 4);
+        let (mut interleaved, mut planar) = (Tensor::default(), Tensor::default());
+        for (layout, out) in [
+            (Layout::Interleaved, &mut interleaved),
+            (Layout::RowPlanar, &mut planar),
+        ] {
+            resize_area_into(x.plane(), None, (5, 7), layout, &mut ResizeScratch::default(), out);
+        }
+        for (r, px, ch) in (0..5).flat_map(|r| (0..7).flat_map(move |px| (0..4).map(move |ch| (r, px, ch)))) {
+            let want = interleaved.data()[at(Layout::Interleaved, r, px, ch, 7, 4)];
+            assert_eq!(
+                planar.data()[at(Layout::RowPlanar, r, px, ch, 7, 4)].to_bits(),
+                want.to_bits()
+            );
+        }
+    }
+
     #[test]
     fn halving_averages_two_by_two_blocks() {
         let x = Tensor::from_vec(1, 2, 4, 1, vec![1.0, 3.0, 5.0, 7.0, 3.0, 5.0, 7.0, 9.0]);
@@ -171,8 +267,9 @@ mod tests {
         assert_eq!(y.data(), [3.0, 7.0]);
     }
 
-    /// Resizes `pixels` (`h`×`w` RGB) to 9×19 with and without regrouped rows, and checks every value's bits
-    /// against the spec's formula, one value at a time: x taps first, ascending, then y taps, then the normaliser.
+    /// Resizes `pixels` (`h`×`w` RGB) to 9×19 with and without regrouped rows, in both layouts, and checks every
+    /// value's bits against the spec's formula, one value at a time: x taps first, ascending, then y taps, then
+    /// the normaliser.
     fn assert_bit_for_bit<S: Sample + Default>(pixels: &[S], h: usize, w: usize) {
         let plane = Plane {
             h,
@@ -186,9 +283,19 @@ mod tests {
         let k = area_normaliser(&ty, &tx);
         let mut blocks = RowBlocks::default();
         blocks.fill(plane);
-        for blocks in [None, Some(&blocks)] {
+        let cases = [None, Some(&blocks)]
+            .into_iter()
+            .flat_map(|b| [(b, Layout::Interleaved), (b, Layout::RowPlanar)]);
+        for (blocks, layout) in cases {
             let mut got = Tensor::default();
-            resize_area_into(plane, blocks, out_h, out_w, &mut ResizeScratch::default(), &mut got);
+            resize_area_into(
+                plane,
+                blocks,
+                (out_h, out_w),
+                layout,
+                &mut ResizeScratch::default(),
+                &mut got,
+            );
             for oy in 0..out_h {
                 for ox in 0..out_w {
                     for ch in 0..3 {
@@ -201,12 +308,12 @@ mod tests {
                             sum += row * wy;
                         }
                         let want = sum * k;
-                        let value = got.data()[(oy * out_w + ox) * 3 + ch];
+                        let value = got.data()[at(layout, oy, ox, ch, out_w, 3)];
                         let regrouped = blocks.is_some();
                         assert_eq!(
                             value.to_bits(),
                             want.to_bits(),
-                            "({oy}, {ox}, {ch}), regrouped {regrouped}"
+                            "({oy}, {ox}, {ch}), regrouped {regrouped}, {layout:?}"
                         );
                     }
                 }

@@ -12,7 +12,7 @@ use super::nets::level_parts;
 use super::pass::{landmarkings, proposal, refinements, LevelJob, Net, Window};
 use super::GpuBackend;
 use crate::backend::{ImageView, Landmarking, Pass, Refinement};
-use crate::cpu::resize::{resize_area_into, ResizeScratch};
+use crate::cpu::resize::{resize_area_into, Layout, ResizeScratch};
 use crate::cpu::tensor::Tensor;
 use crate::error::{Error, Result};
 use crate::netdef::{ONET_HEADS, RNET_HEADS};
@@ -167,8 +167,8 @@ impl Pass for TiledPass<'_> {
                     resize_area_into(
                         image.into(),
                         None,
-                        level.height,
-                        level.width,
+                        (level.height, level.width),
+                        Layout::Interleaved,
                         &mut ResizeScratch::default(),
                         &mut resampled,
                     );

@@ -148,6 +148,7 @@ impl AreaTaps {
     }
 
     /// The (index, weight) taps of output cell `o`.
+    #[inline(always)]
     pub fn taps(&self, o: usize) -> impl Iterator<Item = (usize, f32)> + '_ {
         let r = self.starts[o]..self.starts[o + 1];
         self.index[r.clone()]

@@ -1,0 +1,343 @@
+//! P-Net's first layer on a row-planar image (see [`Layout::RowPlanar`]): a convolution over few input channels
+//! and the 2×2, stride-2 max-pool after it, with 8 neighbouring output pixels of one channel in each vector.
+//!
+//! On an HWC image the direct kernel's register tiles span output channels, and P-Net's 10 output channels fill
+//! 10 lanes of 16: the layer ran at a third of the others' speed. Here each input load is 8 neighbouring pixels
+//! of one channel, one run of a planar row, multiplied into 5 output channels, and every lane works. Each output
+//! sums its taps in the direct kernel's order, (ky, kx, c), fused where the hardware fuses, so the results are
+//! bit for bit those of the direct kernel and the max-pool on the same image in HWC.
+//!
+//! [`Layout::RowPlanar`]: super::resize::Layout::RowPlanar
+
+use std::cell::RefCell;
+use std::sync::atomic::AtomicUsize;
+
+use multiversion::multiversion;
+use multiversion::target::target_cfg_f;
+use rayon::prelude::*;
+
+use super::gemm::Epilogue;
+use super::layers::max_row;
+use super::tensor::Tensor;
+use super::thread_scratch::grow_on_every_thread;
+use crate::netdef::{pool_geometry, Padding, Weighted};
+use crate::pipeline::workspace::first_n;
+
+/// Pixels a vector.
+const LANES: usize = 8;
+/// Pixel vectors a register tile.
+const VECTORS: usize = 2;
+/// Output pixels a register tile.
+const TILE_PIXELS: usize = LANES * VECTORS;
+/// Output channels a register tile: 5 × 2 accumulators, two inputs and a broadcast weight take 13 of AVX2's 16
+/// registers.
+const GROUP: usize = 5;
+/// Pooled rows a parallel task (at least).
+const TASK_ROWS: usize = 2;
+
+thread_local! {
+    /// The (at most) two convolution rows under one pooled row, channel by channel, one per rayon worker.
+    static CONV_ROWS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The input rows of a convolution row narrower than a tile, copied with zeros to a tile's width.
+    static PADDED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+static CONV_ROWS_GROWN: AtomicUsize = AtomicUsize::new(0);
+static PADDED_GROWN: AtomicUsize = AtomicUsize::new(0);
+
+/// A valid, stride-1 convolution with bias and optional PReLU, then a 2×2, stride-2 max-pool, from a row-planar
+/// batch to an HWC one.
+#[derive(Clone, Debug)]
+pub(crate) struct PlanarConvPool2 {
+    kh: usize,
+    kw: usize,
+    cin: usize,
+    cout: usize,
+    /// The HWIO kernel as `kh·kw·cin` rows of the output channels padded with zeros to whole groups.
+    weights: Vec<f32>,
+    /// Bias and PReLU slopes, padded likewise.
+    bias: Vec<f32>,
+    alpha: Option<Vec<f32>>,
+    padding: Padding,
+}
+
+impl PlanarConvPool2 {
+    pub fn new(kh: usize, kw: usize, w: &Weighted, padding: Padding) -> Self {
+        let padded = w.cout.next_multiple_of(GROUP);
+        let pad = |values: &[f32]| {
+            let mut out = vec![0.0; values.len() / w.cout * padded];
+            for (out, row) in out.chunks_exact_mut(padded).zip(values.chunks_exact(w.cout)) {
+                out[..w.cout].copy_from_slice(row);
+            }
+            out
+        };
+        PlanarConvPool2 {
+            kh,
+            kw,
+            cin: w.cin,
+            cout: w.cout,
+            weights: pad(&w.kernel),
+            bias: pad(&w.bias),
+            alpha: w.alpha.as_deref().map(pad),
+            padding,
+        }
+    }
+
+    /// Writes the pooled convolution of the row-planar `x` into `out` (HWC), reshaped to fit; pooled rows
+    /// spread across threads.
+    pub fn forward(&self, x: &Tensor, out: &mut Tensor) {
+        debug_assert_eq!(x.c, self.cin);
+        let (ho, wo) = ((x.h + 1).saturating_sub(self.kh), (x.w + 1).saturating_sub(self.kw));
+        let (oh, pad_y) = pool_geometry(ho, 2, 2, self.padding);
+        let (ow, pad_x) = pool_geometry(wo, 2, 2, self.padding);
+        debug_assert_eq!((pad_y, pad_x), (0, 0));
+        out.reshape(x.n, oh, ow, self.cout);
+        if out.data().is_empty() {
+            return;
+        }
+        // A row narrower than a tile is computed a whole tile wide from a zero-padded copy of its input rows.
+        let computed = wo.max(TILE_PIXELS);
+        let in_w = computed + self.kw - 1;
+        let channels = self.bias.len();
+        grow_on_every_thread(&CONV_ROWS, &CONV_ROWS_GROWN, 2 * channels * computed);
+        if in_w != x.w {
+            grow_on_every_thread(&PADDED, &PADDED_GROWN, self.kh * self.cin * in_w);
+        }
+        let rows_in = self.kh * self.cin * x.w;
+        out.data_mut()
+            .par_chunks_mut(ow * self.cout)
+            .with_min_len(TASK_ROWS)
+            .enumerate()
+            .for_each(|(row, dst)| {
+                let (img, oy) = (row / oh, row % oh);
+                let rows = 2.min(ho - 2 * oy);
+                CONV_ROWS.with_borrow_mut(|conv| {
+                    let conv = first_n(conv, 2 * channels * computed);
+                    for (r, conv) in conv.chunks_exact_mut(channels * computed).take(rows).enumerate() {
+                        let first = ((img * x.h + 2 * oy + r) * self.cin) * x.w;
+                        let input = &x.data()[first..first + rows_in];
+                        if in_w == x.w {
+                            self.conv_row(input, in_w, conv);
+                        } else {
+                            PADDED.with_borrow_mut(|padded| {
+                                let padded = first_n(padded, self.kh * self.cin * in_w);
+                                for (to, from) in padded.chunks_exact_mut(in_w).zip(input.chunks_exact(x.w)) {
+                                    to[..x.w].copy_from_slice(from);
+                                    to[x.w..].fill(0.0);
+                                }
+                                self.conv_row(padded, in_w, conv);
+                            });
+                        }
+                    }
+                    let (first, second) = conv.split_at_mut(channels * computed);
+                    if rows == 2 {
+                        max_row(&mut first[..self.cout * computed], &second[..self.cout * computed]);
+                    }
+                    pool_across_channels(first, computed, wo, self.cout, dst);
+                });
+            });
+    }
+
+    /// One convolution row, `conv.len() / channels` pixels wide, channel by channel: `input` holds the `kh`
+    /// planar input rows it reads, `in_w` pixels each.
+    fn conv_row(&self, input: &[f32], in_w: usize, conv: &mut [f32]) {
+        let epilogue = Epilogue {
+            bias: &self.bias,
+            alpha: self.alpha.as_deref(),
+        };
+        let shape = Shape {
+            kh: self.kh,
+            kw: self.kw,
+            cin: self.cin,
+            in_w,
+        };
+        planar_row(input, shape, &self.weights, conv, epilogue);
+    }
+}
+
+/// What a convolution row reads.
+#[derive(Clone, Copy)]
+struct Shape {
+    kh: usize,
+    kw: usize,
+    cin: usize,
+    /// Input row length in pixels.
+    in_w: usize,
+}
+
+/// Computes one convolution row, `conv.len() / channels` pixels (at least a tile) in every channel of the padded
+/// `weights`, with the epilogue.
+#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+fn planar_row(input: &[f32], shape: Shape, weights: &[f32], conv: &mut [f32], epilogue: Epilogue<'_>) {
+    if target_cfg_f!(target_feature = "fma") || cfg!(target_arch = "aarch64") {
+        row_by_tiles::<true>(input, shape, weights, conv, epilogue);
+    } else {
+        row_by_tiles::<false>(input, shape, weights, conv, epilogue);
+    }
+}
+
+#[inline(always)]
+fn row_by_tiles<const FUSED: bool>(
+    input: &[f32],
+    shape: Shape,
+    weights: &[f32],
+    conv: &mut [f32],
+    epilogue: Epilogue<'_>,
+) {
+    let channels = epilogue.bias.len();
+    let width = conv.len() / channels;
+    debug_assert!(width >= TILE_PIXELS && shape.in_w >= width + shape.kw - 1);
+    for group in (0..channels).step_by(GROUP) {
+        for x0 in (0..width).step_by(TILE_PIXELS) {
+            // The last tile ends at the row's end, overlapping the one before: its pixels come out the same.
+            let x0 = x0.min(width - TILE_PIXELS);
+            let sums = tile::<FUSED>(input, shape, weights, channels, group, x0);
+            for (k, sums) in sums.iter().enumerate() {
+                let channel = group + k;
+                let bias = epilogue.bias[channel];
+                let alpha = epilogue.alpha.map(|a| a[channel]);
+                let out = &mut conv[channel * width + x0..][..TILE_PIXELS];
+                for (out, &v) in out.iter_mut().zip(sums.as_flattened()) {
+                    let y = v + bias;
+                    *out = match alpha {
+                        Some(a) => y.max(0.0) + a * y.min(0.0),
+                        None => y,
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The sums of output channels `group ..` for pixels `x0 .. x0 + TILE_PIXELS`, taps in (ky, kx, c) order.
+#[inline(always)]
+fn tile<const FUSED: bool>(
+    input: &[f32],
+    shape: Shape,
+    weights: &[f32],
+    channels: usize,
+    group: usize,
+    x0: usize,
+) -> [[[f32; LANES]; VECTORS]; GROUP] {
+    let Shape { kh, kw, cin, in_w } = shape;
+    let mut acc = [[[0.0f32; LANES]; VECTORS]; GROUP];
+    for ky in 0..kh {
+        for kx in 0..kw {
+            for c in 0..cin {
+                let run: &[f32; TILE_PIXELS] = input[(ky * cin + c) * in_w + x0 + kx..][..TILE_PIXELS]
+                    .try_into()
+                    .unwrap_or(&[0.0; TILE_PIXELS]);
+                let w: &[f32; GROUP] = weights[((ky * kw + kx) * cin + c) * channels + group..][..GROUP]
+                    .try_into()
+                    .unwrap_or(&[0.0; GROUP]);
+                for (k, acc) in acc.iter_mut().enumerate() {
+                    for (v, acc) in acc.iter_mut().enumerate() {
+                        for (l, acc) in acc.iter_mut().enumerate() {
+                            let x = run[v * LANES + l];
+                            *acc = if FUSED { x.mul_add(w[k], *acc) } else { x * w[k] + *acc };
+                        }
+                    }
+                }
+            }
+        }
+    }
+    acc
+}
+
+/// One pooled row into `dst` (HWC, `cout` channels a pixel) from the column maxima `columns` (channel by
+/// channel, `width` computed pixels each, of which the first `wo` are the row's): pooled pixel `ox` takes
+/// columns `2·ox` and `2·ox + 1` when it exists. Eight pooled pixels at a time from 16 columns, then scattered
+/// to their pixels.
+#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+fn pool_across_channels(columns: &[f32], width: usize, wo: usize, cout: usize, dst: &mut [f32]) {
+    let ow = dst.len() / cout;
+    // Pooled pixels whose window has both columns.
+    let pairs = wo / 2;
+    for (channel, columns) in columns.chunks_exact(width).take(cout).enumerate() {
+        let mut ox = 0;
+        while ox + LANES <= pairs {
+            let run: &[f32; 2 * LANES] = columns[2 * ox..2 * (ox + LANES)]
+                .try_into()
+                .unwrap_or(&[0.0; 2 * LANES]);
+            let mut pooled = [0.0f32; LANES];
+            for (l, p) in pooled.iter_mut().enumerate() {
+                *p = run[2 * l].max(run[2 * l + 1]);
+            }
+            let out = &mut dst[ox * cout + channel..][..(LANES - 1) * cout + 1];
+            for (l, &p) in pooled.iter().enumerate() {
+                out[l * cout] = p;
+            }
+            ox += LANES;
+        }
+        for ox in ox..ow {
+            let first = columns[2 * ox];
+            dst[ox * cout + channel] = if 2 * ox + 1 < wo {
+                first.max(columns[2 * ox + 1])
+            } else {
+                first
+            };
+        }
+    }
+}
+
+/// `x` (HWC, one batch of `n` images) with each row's channels one after the other, as [`PlanarConvPool2`] reads
+/// it.
+pub(crate) fn row_planar(x: &Tensor) -> Tensor {
+    let mut out = Tensor::default();
+    out.reshape(x.n, x.h, x.w, x.c);
+    for (to, from) in out
+        .data_mut()
+        .chunks_exact_mut(x.w * x.c)
+        .zip(x.data().chunks_exact(x.w * x.c))
+    {
+        for (ch, channel) in to.chunks_exact_mut(x.w).enumerate() {
+            for (v, pixel) in channel.iter_mut().zip(from.chunks_exact(x.c)) {
+                *v = pixel[ch];
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::layers::{max_pool, Conv};
+
+    #[test]
+    fn gives_the_direct_kernels_pooled_convolution_bit_for_bit() {
+        // Widths below, at and above a tile (16 outputs), odd and even convolution outputs (a one-row or
+        // one-column last window), both paddings, a batch of two, with and without PReLU.
+        for (n, h, w, padding, prelu) in [
+            (1, 9, 12, Padding::Same, true),
+            (2, 8, 7, Padding::Same, true),
+            (1, 10, 18, Padding::Valid, true),
+            (1, 3, 3, Padding::Same, false),
+            (1, 13, 41, Padding::Same, true),
+            (1, 6, 36, Padding::Same, false),
+        ] {
+            let (cin, cout) = (3, 10);
+            let x = Tensor::patterned(n, h, w, cin);
+            let alpha = prelu.then(|| (0..cout).map(|o| 0.1 + o as f32 * 0.03).collect());
+            let bias = (0..cout).map(|o| o as f32 * 0.02 - 0.1).collect();
+            let weights = Weighted::patterned(9, cin, cout, bias, alpha);
+            // The direct kernel on HWC, then the pool.
+            let (mut full, mut want) = (Tensor::default(), Tensor::default());
+            Conv::new(3, 3, &weights).forward(&x, &mut full);
+            max_pool(&full, 2, 2, padding, &mut want);
+            let mut got = Tensor::default();
+            PlanarConvPool2::new(3, 3, &weights, padding).forward(&row_planar(&x), &mut got);
+            assert_eq!((got.n, got.h, got.w, got.c), (want.n, want.h, want.w, want.c));
+            let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{n}×{h}×{w} {padding:?}");
+        }
+    }
+
+    #[test]
+    fn row_planar_puts_each_rows_channels_one_after_the_other() {
+        let x = Tensor::from_vec(1, 2, 2, 3, (0..12).map(|v| v as f32).collect());
+        assert_eq!(
+            row_planar(&x).data(),
+            [0.0, 3.0, 1.0, 4.0, 2.0, 5.0, 6.0, 9.0, 7.0, 10.0, 8.0, 11.0]
+        );
+    }
+}
