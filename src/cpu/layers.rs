@@ -184,37 +184,65 @@ pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize, padding: Padding,
             let (img, oy) = (row / oh, row % oh);
             let y0 = (oy * stride).saturating_sub(pad_y);
             let y1 = (oy * stride + size - pad_y).min(x.h);
-            let line = |iy: usize| &data[(img * x.h + iy) * row_len..][..row_len];
-            // Separable: the maximum down the window's rows first, one long vector loop, then across each
-            // window's columns. The same maxima as window by window, with far fewer loads and stores.
-            COLUMN_MAX.with_borrow_mut(|column_max| {
-                let column_max = first_n(column_max, row_len);
-                column_max.copy_from_slice(line(y0));
-                for iy in y0 + 1..y1 {
-                    max_row(column_max, line(iy));
-                }
-                pool_across(column_max, c, size, stride, pad_x, dst);
-            });
+            let rows = &data[(img * x.h + y0) * row_len..(img * x.h + y1) * row_len];
+            let across = Across { c, size, stride, pad_x };
+            COLUMN_MAX.with_borrow_mut(|column_max| pool_row(rows, first_n(column_max, row_len), across, dst));
         });
 }
 
-/// `column_max = max(column_max, row)`, value by value, over a whole row. Compiled for AVX2 too (called from
-/// closures, which are compiled for the baseline only).
+/// How a pooled row's windows lie across the columns.
+#[derive(Clone, Copy)]
+struct Across {
+    c: usize,
+    size: usize,
+    stride: usize,
+    pad_x: usize,
+}
+
+/// One pooled row from the input rows under it (`rows`, one after the other, `column_max.len()` values each).
+/// Separable: the maximum down the window's rows first, one long vector loop, then across each window's columns.
+/// The same maxima as window by window, with far fewer loads and stores. All in one function compiled for AVX2
+/// too, so that a small row (R-Net's 22 × 28 values) pays for one dispatch, not one a step.
+#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+fn pool_row(rows: &[f32], column_max: &mut [f32], across: Across, dst: &mut [f32]) {
+    let mut lines = rows.chunks_exact(column_max.len());
+    if let Some(first) = lines.next() {
+        column_max.copy_from_slice(first);
+    }
+    for line in lines {
+        max_into(column_max, line);
+    }
+    pool_across(column_max, across, dst);
+}
+
+/// `column_max = max(column_max, row)`, value by value, over a whole row. Compiled for AVX2 too (called from a
+/// closure, which is compiled for the baseline only).
 #[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
 pub(crate) fn max_row(column_max: &mut [f32], row: &[f32]) {
     max_into(column_max, row);
 }
 
 /// One pooled row from the column maxima of the input rows under it (`w × c` values): each output pixel takes
-/// the maximum over its window's columns. Compiled for AVX2 too.
-#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
-fn pool_across(column_max: &[f32], c: usize, size: usize, stride: usize, pad_x: usize, dst: &mut [f32]) {
+/// the maximum over its window's columns.
+#[inline(always)]
+fn pool_across(column_max: &[f32], Across { c, size, stride, pad_x }: Across, dst: &mut [f32]) {
     let w = column_max.len() / c;
     for (ox, cell) in dst.chunks_exact_mut(c).enumerate() {
         let x0 = (ox * stride).saturating_sub(pad_x);
         let x1 = (ox * stride + size - pad_x).min(w);
-        cell.copy_from_slice(&column_max[x0 * c..][..c]);
-        for src in column_max[(x0 + 1) * c..x1 * c].chunks_exact(c) {
+        let mut columns = column_max[x0 * c..x1 * c].chunks_exact(c);
+        let first = columns.next().unwrap_or_default();
+        // The first two columns in one pass: a window of one column is a copy, which for a run-time channel
+        // count is a memcpy call, a large share of a small pool's time.
+        match columns.next() {
+            Some(second) => {
+                for ((m, &a), &b) in cell.iter_mut().zip(first).zip(second) {
+                    *m = a.max(b);
+                }
+            }
+            None => cell.copy_from_slice(first),
+        }
+        for src in columns {
             max_into(cell, src);
         }
     }
