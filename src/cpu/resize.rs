@@ -1,5 +1,5 @@
-//! TensorFlow's AREA resize on the CPU: a horizontal pass over every input row, then a vertical pass, both summed
-//! in float32 in the kernel's order so that the pyramid matches the reference bit for bit.
+//! TensorFlow's AREA resize on the CPU: a horizontal pass over the input rows, then a vertical pass, both summed in
+//! float32 in the kernel's order so that the pyramid matches the reference bit for bit.
 
 use std::sync::atomic::AtomicUsize;
 
@@ -28,14 +28,11 @@ pub(crate) fn resize_area(x: &Tensor, out_h: usize, out_w: usize) -> Tensor {
     out
 }
 
-/// What one resize needs besides its input and output, kept between calls so that resizing allocates nothing
-/// once it has seen the sizes.
+/// The taps of the last sizes resized to, kept between calls (a stream of frames resizes to the same sizes).
 #[derive(Debug)]
 pub(crate) struct ResizeScratch {
     ty: AreaTaps,
     tx: AreaTaps,
-    /// The horizontal pass's output: every input row, resized.
-    rows: Vec<f32>,
 }
 
 impl Default for ResizeScratch {
@@ -43,10 +40,13 @@ impl Default for ResizeScratch {
         ResizeScratch {
             ty: AreaTaps::new(1, 1),
             tx: AreaTaps::new(1, 1),
-            rows: Vec::new(),
         }
     }
 }
+
+/// Input rows a band of output rows reads, about: the horizontal pass's output for a band (at most about
+/// 1 MB at 1080p's first level) stays in the core's cache until the vertical pass reads it.
+const BAND_INPUT_ROWS: usize = 48;
 
 /// How a resized image's values lie in its tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,9 +62,12 @@ pub(crate) enum Layout {
 thread_local! {
     /// A block of RGB rows regrouped column by column, for a resize that was given no [`RowBlocks`].
     static COLUMNS: std::cell::RefCell<Vec<[f32; ROWS]>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The horizontal pass's output for the input rows of one band of output rows.
+    static BAND: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
-/// The largest size `COLUMNS` has been grown to on every thread.
+/// The largest sizes the thread-locals above have been grown to on every thread.
 static COLUMNS_GROWN: AtomicUsize = AtomicUsize::new(0);
+static BAND_GROWN: AtomicUsize = AtomicUsize::new(0);
 
 /// Output pixels a tile of [`rgb_block`]: their sums are kept in vectors until the tile is written out.
 const TILE: usize = 8;
@@ -104,6 +107,11 @@ fn rgb_block<T: Sample>(columns: &[[T; ROWS]], tx: &AreaTaps, dst: &mut [f32]) {
 /// Resizes one HWC image to `out_h`×`out_w`, into `out`, its values laid out as `layout` says. `blocks`, when
 /// given, holds the same image regrouped (see [`RowBlocks`]): a caller that resizes one image to many sizes
 /// regroups it once for all of them.
+///
+/// The output rows go in bands across threads. A band runs the horizontal pass over the input rows its taps
+/// read (whole blocks of `ROWS` rows, so a few rows at a band's ends are summed twice), then the vertical pass
+/// from there: the horizontal pass's output never leaves the core's cache, where a pass over the whole image
+/// wrote and read back 15 MB at 1080p's first level.
 pub(crate) fn resize_area_into<S: Sample>(
     x: Plane<'_, S>,
     blocks: Option<&RowBlocks<S>>,
@@ -117,63 +125,104 @@ pub(crate) fn resize_area_into<S: Sample>(
     scratch.tx.rebuild(x.w, out_w);
     let (ty, tx) = (&scratch.ty, &scratch.tx);
     let k = area_normaliser(ty, tx);
-
-    // Horizontal pass over every input row, in blocks of ROWS rows that share the taps.
+    out.reshape(1, out_h, out_w, c);
+    if out.data().is_empty() {
+        return;
+    }
     let row_len = x.w * c;
     debug_assert!(blocks.is_none_or(|b| b.len() == x.h / ROWS && b.block(0).len() == row_len));
     if blocks.is_none() {
         grow_on_every_thread(&COLUMNS, &COLUMNS_GROWN, row_len);
     }
-    // Grown once, never cleared: both branches below write every value.
-    let rows = first_n(&mut scratch.rows, x.h * out_w * c);
-    rows.par_chunks_mut(ROWS * out_w * c)
+    let band = (BAND_INPUT_ROWS * out_h / x.h).max(1);
+    let bands = out_h.div_ceil(band);
+    let band_rows = |b: usize| input_blocks(ty, b * band, ((b + 1) * band).min(out_h), x.h);
+    let most = (0..bands).map(|b| band_rows(b).len()).max().unwrap_or(0);
+    grow_on_every_thread(&BAND, &BAND_GROWN, most * out_w * c);
+    out.data_mut()
+        .par_chunks_mut(band * out_w * c)
         .enumerate()
-        .for_each(|(block, dst)| {
-            let first = block * ROWS;
-            let count = dst.len() / (out_w * c);
-            let src = &x.data[first * row_len..(first + count) * row_len];
-            if c == 3 && count == ROWS {
-                match blocks {
-                    Some(blocks) => rgb_block(blocks.block(block), tx, dst),
-                    None => COLUMNS.with_borrow_mut(|columns| {
-                        let columns = first_n(columns, row_len);
-                        interleave_rows(src, columns, S::value);
-                        rgb_block(columns, tx, dst);
-                    }),
-                }
-            } else {
-                for r in 0..count {
-                    for o in 0..out_w {
-                        for ch in 0..c {
-                            let mut acc = 0.0;
-                            for (i, w) in tx.taps(o) {
-                                acc += src[r * row_len + i * c + ch].value() * w;
-                            }
-                            dst[(r * out_w + o) * c + ch] = acc;
-                        }
+        .for_each(|(b, dst)| {
+            let rows = band_rows(b);
+            BAND.with_borrow_mut(|horizontal| {
+                // Grown once, never cleared: every value read below is written first.
+                let horizontal = first_n(horizontal, rows.len() * out_w * c);
+                for (block, dst) in (rows.start / ROWS..).zip(horizontal.chunks_mut(ROWS * out_w * c)) {
+                    let first = block * ROWS;
+                    let count = dst.len() / (out_w * c);
+                    let src = &x.data[first * row_len..(first + count) * row_len];
+                    match blocks {
+                        Some(blocks) if c == 3 && count == ROWS => rgb_block(blocks.block(block), tx, dst),
+                        None if c == 3 && count == ROWS => COLUMNS.with_borrow_mut(|columns| {
+                            let columns = first_n(columns, row_len);
+                            interleave_rows(src, columns, S::value);
+                            rgb_block(columns, tx, dst);
+                        }),
+                        _ => plain_rows(src, row_len, tx, c, dst),
                     }
                 }
-            }
+                let held = Held {
+                    rows: horizontal,
+                    first: rows.start,
+                };
+                for (o, dst) in (b * band..).zip(dst.chunks_exact_mut(out_w * c)) {
+                    match layout {
+                        Layout::RowPlanar if c == 3 => column_pass_rgb_planar(held, ty, o, k, dst),
+                        Layout::RowPlanar => column_pass_planar(held, ty, o, k, c, dst),
+                        Layout::Interleaved => column_pass(held, ty, o, k, dst),
+                    }
+                }
+            });
         });
+}
 
-    out.reshape(1, out_h, out_w, c);
-    out.data_mut()
-        .par_chunks_mut(out_w * c)
-        .enumerate()
-        .for_each(|(o, dst)| match layout {
-            Layout::RowPlanar if c == 3 => column_pass_rgb_planar(rows, ty, o, k, dst),
-            Layout::RowPlanar => column_pass_planar(rows, ty, o, k, c, dst),
-            Layout::Interleaved => column_pass(rows, ty, o, k, dst),
-        });
+/// The input rows that output rows `o0 .. o1` read, widened to whole blocks of `ROWS` rows (the last block may
+/// be shorter: the image's last `h % ROWS` rows).
+fn input_blocks(ty: &AreaTaps, o0: usize, o1: usize, h: usize) -> std::ops::Range<usize> {
+    let first = ty.taps(o0).map(|(i, _)| i).min().unwrap_or(0);
+    let last = ty.taps(o1 - 1).map(|(i, _)| i).max().unwrap_or(0);
+    first / ROWS * ROWS..((last + 1).div_ceil(ROWS) * ROWS).min(h)
+}
+
+/// The horizontal pass over `src` (whole rows of `row_len` values, `c` channels a pixel) one value at a time, into
+/// `dst` (the same rows, resized): rows that are not RGB, or the last `h % ROWS` rows.
+fn plain_rows<S: Sample>(src: &[S], row_len: usize, tx: &AreaTaps, c: usize, dst: &mut [f32]) {
+    let out_len = dst.len() / (src.len() / row_len);
+    for (src, dst) in src.chunks_exact(row_len).zip(dst.chunks_exact_mut(out_len)) {
+        for (o, cell) in dst.chunks_exact_mut(c).enumerate() {
+            for (ch, out) in cell.iter_mut().enumerate() {
+                let mut acc = 0.0;
+                for (i, w) in tx.taps(o) {
+                    acc += src[i * c + ch].value() * w;
+                }
+                *out = acc;
+            }
+        }
+    }
+}
+
+/// Rows of the horizontal pass held for a band: input rows `first ..`.
+#[derive(Clone, Copy)]
+struct Held<'a> {
+    rows: &'a [f32],
+    first: usize,
+}
+
+impl Held<'_> {
+    /// Input row `i`'s horizontal sums, `len` values.
+    #[inline(always)]
+    fn row(&self, i: usize, len: usize) -> &[f32] {
+        &self.rows[(i - self.first) * len..][..len]
+    }
 }
 
 /// [`column_pass`] into a row-planar output row of `c` channels (any count; the detector's RGB takes
 /// [`column_pass_rgb_planar`]).
-fn column_pass_planar(rows: &[f32], ty: &AreaTaps, o: usize, k: f32, c: usize, dst: &mut [f32]) {
+fn column_pass_planar(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, c: usize, dst: &mut [f32]) {
     let out_w = dst.len() / c;
     dst.fill(0.0);
     for (i, w) in ty.taps(o) {
-        let row = &rows[i * c * out_w..(i + 1) * c * out_w];
+        let row = rows.row(i, c * out_w);
         for (ch, channel) in dst.chunks_exact_mut(out_w).enumerate() {
             for (acc, pixel) in channel.iter_mut().zip(row.chunks_exact(c)) {
                 *acc += pixel[ch] * w;
@@ -188,7 +237,7 @@ fn column_pass_planar(rows: &[f32], ty: &AreaTaps, o: usize, k: f32, c: usize, d
 /// [`column_pass`] for RGB rows into a row-planar output row: the same sums, each channel's values written to its
 /// own part of `dst` (one group of three loads a pixel, which the compiler turns into vector shuffles).
 #[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
-fn column_pass_rgb_planar(rows: &[f32], ty: &AreaTaps, o: usize, k: f32, dst: &mut [f32]) {
+fn column_pass_rgb_planar(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, dst: &mut [f32]) {
     let out_w = dst.len() / 3;
     let (red, rest) = dst.split_at_mut(out_w);
     let (green, blue) = rest.split_at_mut(out_w);
@@ -196,7 +245,7 @@ fn column_pass_rgb_planar(rows: &[f32], ty: &AreaTaps, o: usize, k: f32, dst: &m
     green.fill(0.0);
     blue.fill(0.0);
     for (i, w) in ty.taps(o) {
-        let row = &rows[i * 3 * out_w..(i + 1) * 3 * out_w];
+        let row = rows.row(i, 3 * out_w);
         for (((pixel, r), g), b) in row
             .chunks_exact(3)
             .zip(red.iter_mut())
@@ -216,11 +265,11 @@ fn column_pass_rgb_planar(rows: &[f32], ty: &AreaTaps, o: usize, k: f32, dst: &m
 /// Output row `o` of the vertical pass: the rows of the horizontal pass under it, weighted, then the
 /// normaliser `k`. Compiled for AVX2 too (as a closure, it was compiled for the baseline only).
 #[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
-fn column_pass(rows: &[f32], ty: &AreaTaps, o: usize, k: f32, dst: &mut [f32]) {
+fn column_pass(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, dst: &mut [f32]) {
     let row_len = dst.len();
     dst.fill(0.0);
     for (i, w) in ty.taps(o) {
-        for (acc, &v) in dst.iter_mut().zip(&rows[i * row_len..(i + 1) * row_len]) {
+        for (acc, &v) in dst.iter_mut().zip(rows.row(i, row_len)) {
             *acc += v * w;
         }
     }
@@ -267,10 +316,10 @@ mod tests {
         assert_eq!(y.data(), [3.0, 7.0]);
     }
 
-    /// Resizes `pixels` (`h`×`w` RGB) to 9×19 with and without regrouped rows, in both layouts, and checks every
-    /// value's bits against the spec's formula, one value at a time: x taps first, ascending, then y taps, then
-    /// the normaliser.
-    fn assert_bit_for_bit<S: Sample + Default>(pixels: &[S], h: usize, w: usize) {
+    /// Resizes `pixels` (`h`×`w` RGB) to `out_h`×19 with and without regrouped rows, in both layouts, and checks
+    /// every value's bits against the spec's formula, one value at a time: x taps first, ascending, then y taps,
+    /// then the normaliser.
+    fn assert_bit_for_bit<S: Sample + Default>(pixels: &[S], h: usize, w: usize, out_h: usize) {
         let plane = Plane {
             h,
             w,
@@ -278,7 +327,7 @@ mod tests {
             data: pixels,
         };
         // 19 output columns leave a ragged tile of 3.
-        let (out_h, out_w) = (9, 19);
+        let out_w = 19;
         let (ty, tx) = (AreaTaps::new(h, out_h), AreaTaps::new(w, out_w));
         let k = area_normaliser(&ty, &tx);
         let mut blocks = RowBlocks::default();
@@ -323,14 +372,18 @@ mod tests {
 
     #[test]
     fn an_rgb_image_resizes_bit_for_bit_as_the_reference_formula() {
-        // 8-row RGB blocks take the vector path; 21 rows leave a 5-row block for the plain one.
-        let (h, w) = (21, 37);
-        // Floats with full mantissas, so that any change in rounding (a fused multiply-add, another order) shows.
-        let floats: Vec<f32> = (0..h * w * 3).map(|i| (i as f32 * 0.737).sin() * 0.99).collect();
-        assert_bit_for_bit(&floats, h, w);
-        // And the detector's own input, 8-bit samples read as normalised values.
-        let bytes: Vec<u8> = (0..h * w * 3).map(|i| (i * 89 % 256) as u8).collect();
-        assert_bit_for_bit(&bytes, h, w);
+        // 8-row RGB blocks take the vector path; 21 rows leave a 5-row block for the plain one. 21 rows to 9 are
+        // one band; 203 rows to 61 are five, whose input rows overlap, the last ending in a 3-row block.
+        for (h, out_h) in [(21, 9), (203, 61)] {
+            let w = 37;
+            // Floats with full mantissas, so that any change in rounding (a fused multiply-add, another order)
+            // shows.
+            let floats: Vec<f32> = (0..h * w * 3).map(|i| (i as f32 * 0.737).sin() * 0.99).collect();
+            assert_bit_for_bit(&floats, h, w, out_h);
+            // And the detector's own input, 8-bit samples read as normalised values.
+            let bytes: Vec<u8> = (0..h * w * 3).map(|i| (i * 89 % 256) as u8).collect();
+            assert_bit_for_bit(&bytes, h, w, out_h);
+        }
     }
 
     #[test]
