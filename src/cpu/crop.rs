@@ -49,7 +49,7 @@ pub(crate) fn crop_and_resize<S: Sample>(x: Plane<'_, S>, boxes: &[CropBox], cro
                         continue;
                     };
                     for (ch, out) in cell.iter_mut().enumerate() {
-                        let at = |line: &[S], xx: usize| line[xx * c + ch].value();
+                        let at = |line: &[S], xx: usize| line[xx * c + ch].looked_up();
                         let (t, b) = (row(top), row(bottom));
                         *out = bilinear(at(t, left), at(t, right), at(b, left), at(b, right), lx, ly);
                     }
@@ -65,7 +65,7 @@ pub(crate) fn crop_and_resize<S: Sample>(x: Plane<'_, S>, boxes: &[CropBox], cro
 fn rgb_row<S: Sample>(top: &[S], bottom: &[S], ly: f32, xs: &[Tap], dst_row: &mut [f32]) {
     let pixel = |line: &[S], xx: usize| -> [f32; 3] {
         let p = &line[xx * 3..xx * 3 + 3];
-        [p[0].value(), p[1].value(), p[2].value()]
+        [p[0].looked_up(), p[1].looked_up(), p[2].looked_up()]
     };
     for (sx, cell) in xs.iter().zip(dst_row.chunks_exact_mut(3)) {
         let Some((left, right, lx)) = *sx else {

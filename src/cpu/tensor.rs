@@ -56,6 +56,13 @@ impl Tensor {
 pub(crate) trait Sample: Copy + Send + Sync {
     /// The normalised value the networks see.
     fn value(self) -> f32;
+
+    /// [`Sample::value`] for scalar code, one sample at a time: for a byte, a table lookup instead of a
+    /// conversion, a subtraction and a multiplication. (Vector code should convert: a table would be a gather.)
+    #[inline(always)]
+    fn looked_up(self) -> f32 {
+        self.value()
+    }
 }
 
 impl Sample for f32 {
@@ -73,7 +80,23 @@ impl Sample for u8 {
     fn value(self) -> f32 {
         (f32::from(self) - 127.5) / 128.0
     }
+
+    #[inline(always)]
+    fn looked_up(self) -> f32 {
+        NORMALISED[usize::from(self)]
+    }
 }
+
+/// `(v − 127.5) / 128` for every byte `v`, the same values as [`Sample::value`] computes.
+static NORMALISED: [f32; 256] = {
+    let mut values = [0.0; 256];
+    let mut v = 0;
+    while v < 256 {
+        values[v] = (v as f32 - 127.5) / 128.0;
+        v += 1;
+    }
+    values
+};
 
 /// A borrowed HWC image of samples: an 8-bit image, or a float tensor's first image.
 #[derive(Clone, Copy, Debug)]
@@ -117,4 +140,16 @@ impl<'a> From<crate::backend::ImageView<'a>> for Plane<'a, u8> {
 #[cfg(test)]
 pub(crate) fn patterned_values(len: usize) -> Vec<f32> {
     (0..len).map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_byte_looks_up_its_computed_value() {
+        for v in 0..=255u8 {
+            assert_eq!(v.looked_up().to_bits(), v.value().to_bits(), "{v}");
+        }
+    }
 }
