@@ -201,6 +201,16 @@ fn plain_rows<S: Sample>(src: &[S], row_len: usize, tx: &AreaTaps, c: usize, dst
     }
 }
 
+/// What tap `t`'s product is added to: zero for the first tap (whatever the row held before), else the sum so far.
+#[inline(always)]
+fn first_or_sum(t: usize, sum: f32) -> f32 {
+    if t == 0 {
+        0.0
+    } else {
+        sum
+    }
+}
+
 /// Rows of the horizontal pass held for a band: input rows `first ..`.
 #[derive(Clone, Copy)]
 struct Held<'a> {
@@ -220,12 +230,11 @@ impl Held<'_> {
 /// [`column_pass_rgb_planar`]).
 fn column_pass_planar(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, c: usize, dst: &mut [f32]) {
     let out_w = dst.len() / c;
-    dst.fill(0.0);
-    for (i, w) in ty.taps(o) {
+    for (t, (i, w)) in ty.taps(o).enumerate() {
         let row = rows.row(i, c * out_w);
         for (ch, channel) in dst.chunks_exact_mut(out_w).enumerate() {
             for (acc, pixel) in channel.iter_mut().zip(row.chunks_exact(c)) {
-                *acc += pixel[ch] * w;
+                *acc = first_or_sum(t, *acc) + pixel[ch] * w;
             }
         }
     }
@@ -241,10 +250,23 @@ fn column_pass_rgb_planar(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, dst: 
     let out_w = dst.len() / 3;
     let (red, rest) = dst.split_at_mut(out_w);
     let (green, blue) = rest.split_at_mut(out_w);
-    red.fill(0.0);
-    green.fill(0.0);
-    blue.fill(0.0);
-    for (i, w) in ty.taps(o) {
+    let mut taps = ty.taps(o);
+    // The first tap starts the sums from zero as the formula does (0 + x, not x: the same bits, -0 included),
+    // without a pass that zeroes the row first.
+    if let Some((i, w)) = taps.next() {
+        let row = rows.row(i, 3 * out_w);
+        for (((pixel, r), g), b) in row
+            .chunks_exact(3)
+            .zip(red.iter_mut())
+            .zip(green.iter_mut())
+            .zip(blue.iter_mut())
+        {
+            *r = 0.0 + pixel[0] * w;
+            *g = 0.0 + pixel[1] * w;
+            *b = 0.0 + pixel[2] * w;
+        }
+    }
+    for (i, w) in taps {
         let row = rows.row(i, 3 * out_w);
         for (((pixel, r), g), b) in row
             .chunks_exact(3)
@@ -267,10 +289,9 @@ fn column_pass_rgb_planar(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, dst: 
 #[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
 fn column_pass(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, dst: &mut [f32]) {
     let row_len = dst.len();
-    dst.fill(0.0);
-    for (i, w) in ty.taps(o) {
+    for (t, (i, w)) in ty.taps(o).enumerate() {
         for (acc, &v) in dst.iter_mut().zip(rows.row(i, row_len)) {
-            *acc += v * w;
+            *acc = first_or_sum(t, *acc) + v * w;
         }
     }
     for v in dst.iter_mut() {

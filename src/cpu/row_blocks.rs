@@ -4,6 +4,7 @@
 //! The row pass reads the whole image once per pyramid level (12 levels at 1920×1080). Regrouping the image once
 //! per frame, in its own 8-bit samples, replaces the transposition that each level used to do on its own.
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::tensor::Plane;
@@ -51,8 +52,9 @@ impl<S> RowBlocks<S> {
 }
 
 /// Writes `ROWS` consecutive rows of `rows` (each `columns.len()` samples long) column by column into `columns`,
-/// each sample through `convert`.
-pub(crate) fn interleave_rows<S: Copy, T>(rows: &[S], columns: &mut [[T; ROWS]], convert: impl Fn(S) -> T) {
+/// each sample through `convert`. Compiled for AVX2 too (its callers are closures, compiled for the baseline).
+#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+pub(crate) fn interleave_rows<S: Copy, T, F: Fn(S) -> T>(rows: &[S], columns: &mut [[T; ROWS]], convert: F) {
     let row_len = columns.len();
     let rows: [&[S]; ROWS] = std::array::from_fn(|r| &rows[r * row_len..][..row_len]);
     for (x, column) in columns.iter_mut().enumerate() {
