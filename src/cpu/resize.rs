@@ -202,6 +202,8 @@ fn plain_rows<S: Sample>(src: &[S], row_len: usize, tx: &AreaTaps, c: usize, dst
 }
 
 /// What tap `t`'s product is added to: zero for the first tap (whatever the row held before), else the sum so far.
+/// The first tap starts the sums from zero as the formula does (0 + x, not x: the same bits, -0 included), without
+/// a pass that zeroes the row first.
 #[inline(always)]
 fn first_or_sum(t: usize, sum: f32) -> f32 {
     if t == 0 {
@@ -250,10 +252,7 @@ fn column_pass_rgb_planar(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, dst: 
     let out_w = dst.len() / 3;
     let (red, rest) = dst.split_at_mut(out_w);
     let (green, blue) = rest.split_at_mut(out_w);
-    let mut taps = ty.taps(o);
-    // The first tap starts the sums from zero as the formula does (0 + x, not x: the same bits, -0 included),
-    // without a pass that zeroes the row first.
-    if let Some((i, w)) = taps.next() {
+    for (t, (i, w)) in ty.taps(o).enumerate() {
         let row = rows.row(i, 3 * out_w);
         for (((pixel, r), g), b) in row
             .chunks_exact(3)
@@ -261,22 +260,9 @@ fn column_pass_rgb_planar(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, dst: 
             .zip(green.iter_mut())
             .zip(blue.iter_mut())
         {
-            *r = 0.0 + pixel[0] * w;
-            *g = 0.0 + pixel[1] * w;
-            *b = 0.0 + pixel[2] * w;
-        }
-    }
-    for (i, w) in taps {
-        let row = rows.row(i, 3 * out_w);
-        for (((pixel, r), g), b) in row
-            .chunks_exact(3)
-            .zip(red.iter_mut())
-            .zip(green.iter_mut())
-            .zip(blue.iter_mut())
-        {
-            *r += pixel[0] * w;
-            *g += pixel[1] * w;
-            *b += pixel[2] * w;
+            *r = first_or_sum(t, *r) + pixel[0] * w;
+            *g = first_or_sum(t, *g) + pixel[1] * w;
+            *b = first_or_sum(t, *b) + pixel[2] * w;
         }
     }
     for v in dst.iter_mut() {
