@@ -223,6 +223,7 @@ fn tile<const FUSED: bool>(
     for ky in 0..kh {
         for kx in 0..kw {
             for c in 0..cin {
+                // Slices of exactly the array's length: the conversions cannot fail (no fallback is compiled).
                 let run: &[f32; TILE_PIXELS] = input[(ky * cin + c) * in_w + x0 + kx..][..TILE_PIXELS]
                     .try_into()
                     .unwrap_or(&[0.0; TILE_PIXELS]);
