@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 static EMBEDDED: &[u8] = include_bytes!("../weights/mtcnn.safetensors");
 
 /// Every tensor the three networks use, with its shape, in the Python package's (Keras) layouts: conv kernels
-/// HWIO, dense kernels [in, out], PReLU alphas [1, 1, C] after a conv and [C] after a dense layer.
+/// HWIO, dense kernels [in, out], PReLU alphas `[1, 1, C]` after a conv and `[C]` after a dense layer.
 pub(crate) const TENSORS: &[(&str, &[usize])] = &[
     ("pnet.conv1.weight", &[3, 3, 3, 10]),
     ("pnet.conv1.bias", &[10]),

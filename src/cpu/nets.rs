@@ -104,7 +104,7 @@ fn run<'t>(layers: &[CpuLayer], x: Option<&Tensor>, act: &'t mut Activations) ->
 }
 
 /// The three networks on the CPU. Inputs are normalised pixels `(v − 127.5) / 128`, HWC (NHWC for batches),
-/// except inside the crate, where P-Net's levels come row-planar (see [`CpuNets::pnet_forward`]).
+/// except inside the crate, where P-Net's levels come row-planar (see `pnet_forward`).
 #[derive(Clone, Debug)]
 pub struct CpuNets {
     /// P-Net's first convolution and its pool, on row-planar input.

@@ -38,7 +38,7 @@ pub(crate) fn pyramid_levels(width: u32, height: u32, options: &DetectorOptions)
     levels
 }
 
-/// The levels of [`pyramid_levels`], into a reused list.
+/// The levels of `pyramid_levels`, into a reused list.
 pub(crate) fn pyramid_levels_into(width: u32, height: u32, options: &DetectorOptions, levels: &mut Vec<PyramidLevel>) {
     levels.clear();
     let (w, h) = (f64::from(width), f64::from(height));
