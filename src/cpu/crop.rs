@@ -40,8 +40,9 @@ pub(crate) fn crop_and_resize<S: Sample>(x: Plane<'_, S>, boxes: &[CropBox], cro
                 continue;
             };
             let row = |y: usize| &x.data[y * x.w * c..][..x.w * c];
+            let (t, b) = (row(top), row(bottom));
             if c == 3 {
-                rgb_row(row(top), row(bottom), ly, &xs[..crop], dst_row);
+                rgb_row(t, b, ly, &xs[..crop], dst_row);
             } else {
                 for (sx, cell) in xs[..crop].iter().zip(dst_row.chunks_exact_mut(c)) {
                     let Some((left, right, lx)) = *sx else {
@@ -50,7 +51,6 @@ pub(crate) fn crop_and_resize<S: Sample>(x: Plane<'_, S>, boxes: &[CropBox], cro
                     };
                     for (ch, out) in cell.iter_mut().enumerate() {
                         let at = |line: &[S], xx: usize| line[xx * c + ch].looked_up();
-                        let (t, b) = (row(top), row(bottom));
                         *out = bilinear(at(t, left), at(t, right), at(b, left), at(b, right), lx, ly);
                     }
                 }

@@ -237,6 +237,13 @@ pub(crate) fn store<const R: usize>(
     }
 }
 
+/// PReLU with slope `alpha`: `max(y, 0) + alpha·min(y, 0)` (exactly `y` or `alpha·y`: one term is zero). Every
+/// kernel's epilogue computes it this way, so that they agree bit for bit.
+#[inline(always)]
+pub(crate) fn prelu(y: f32, alpha: f32) -> f32 {
+    y.max(0.0) + alpha * y.min(0.0)
+}
+
 /// The epilogue of one row of sums: bias, then PReLU (`max(y, 0) + a·min(y, 0)`) when the layer has one.
 #[inline(always)]
 fn finish(sums: &[f32], dst: &mut [f32], bias: &[f32], alpha: Option<&[f32]>) {
@@ -244,7 +251,7 @@ fn finish(sums: &[f32], dst: &mut [f32], bias: &[f32], alpha: Option<&[f32]>) {
         Some(alpha) => {
             for (((d, &v), &b), &a) in dst.iter_mut().zip(sums).zip(bias).zip(alpha) {
                 let y = v + b;
-                *d = y.max(0.0) + a * y.min(0.0);
+                *d = prelu(y, a);
             }
         }
         None => {

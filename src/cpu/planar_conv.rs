@@ -16,7 +16,7 @@ use multiversion::multiversion;
 use multiversion::target::target_cfg_f;
 use rayon::prelude::*;
 
-use super::gemm::Epilogue;
+use super::gemm::{prelu, Epilogue};
 use super::layers::max_row;
 use super::tensor::Tensor;
 use super::thread_scratch::grow_on_every_thread;
@@ -199,7 +199,7 @@ fn row_by_tiles<const FUSED: bool>(
                 for (out, &v) in out.iter_mut().zip(sums.as_flattened()) {
                     let y = v + bias;
                     *out = match alpha {
-                        Some(a) => y.max(0.0) + a * y.min(0.0),
+                        Some(a) => prelu(y, a),
                         None => y,
                     };
                 }

@@ -14,7 +14,7 @@ use multiversion::target::target_cfg_f;
 use rayon::prelude::*;
 
 use super::direct_conv::kernel_row;
-use super::gemm::{Epilogue, PackedMatrix, PANEL};
+use super::gemm::{prelu, Epilogue, PackedMatrix, PANEL};
 use super::tensor::Tensor;
 use super::thread_scratch::grow_on_every_thread;
 use crate::netdef::Weighted;
@@ -362,7 +362,7 @@ fn output_lanes<const L: usize>(m: &[f32], dst: &mut [f32], place: &Place, c: us
         for l in 0..L {
             let value = y[l] + bias[l];
             out[l] = match alpha {
-                Some(a) => value.max(0.0) + a[l] * value.min(0.0),
+                Some(a) => prelu(value, a[l]),
                 None => value,
             };
         }
