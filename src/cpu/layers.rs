@@ -49,8 +49,8 @@ impl PackedWeights {
 }
 
 /// A valid, stride-1 convolution with bias and an optional per-channel PReLU: 3×3 kernels with enough input
-/// channels by Winograd F(2×2, 3×3), which needs 2.25× fewer multiply-adds; the others (the 3-channel first
-/// layers, P-Net's 10-channel layer, 2×2 and 1×1 kernels) directly.
+/// channels by Winograd F(2×2, 3×3) or F(4×4, 3×3), which need 2.25× or 4× fewer multiply-adds; the others (the
+/// 3-channel first layers, P-Net's 10-channel layer, 2×2 and 1×1 kernels) directly.
 #[derive(Clone, Debug)]
 pub(crate) enum Conv {
     Direct(DirectConv),
@@ -66,8 +66,8 @@ pub(crate) struct DirectConv {
     w: PackedWeights,
 }
 
-/// Input channels from which a 3×3 convolution runs by Winograd: below, the 16 small products per tile cost more
-/// than the multiply-adds they save (measured: P-Net's 10-channel layer is faster directly).
+/// Input channels from which a 3×3 convolution runs by Winograd: below, the small products per tile cost more
+/// than the multiply-adds they save (measured: P-Net's 10-channel layer is faster directly, by either algorithm).
 const WINOGRAD_MIN_CIN: usize = 16;
 
 impl Conv {

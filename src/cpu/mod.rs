@@ -13,6 +13,7 @@ mod row_blocks;
 pub(crate) mod tensor;
 mod thread_scratch;
 mod winograd;
+mod winograd_algorithms;
 
 use std::sync::Mutex;
 
