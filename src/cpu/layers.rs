@@ -49,7 +49,7 @@ impl PackedWeights {
 }
 
 /// A valid, stride-1 convolution with bias and an optional per-channel PReLU: 3×3 kernels with enough input
-/// channels by Winograd F(2×2, 3×3) or F(4×4, 3×3), which need 2.25× or 4× fewer multiply-adds; the others (the
+/// channels by Winograd F(m×m, 3×3), m = 2, 3 or 4, which need 2.25× to 4× fewer multiply-adds; the others (the
 /// 3-channel first layers, P-Net's 10-channel layer, 2×2 and 1×1 kernels) directly.
 #[derive(Clone, Debug)]
 pub(crate) enum Conv {

@@ -1,14 +1,14 @@
 //! 3×3 convolutions by Winograd's minimal filtering F(m×m, 3×3): each m×m block of output pixels costs (m+2)²
 //! multiply-adds per input and output channel instead of 9·m². F(2×2, 3×3) takes 16 for 4 pixels (2.25× fewer
-//! than directly), F(4×4, 3×3) 36 for 16 (4× fewer). The input's (m+2)×(m+2) patches and the output's m×m blocks
-//! pass through fixed transforms (additions and multiplications by small integers), and the kernel is transformed
-//! once at load time, so the work that remains is (m+2)² matrix products `[tiles, cin] · [cin, cout]` on the
-//! GEMM's register tiles.
+//! than directly), F(3×3, 3×3) 25 for 9 (3.24×), F(4×4, 3×3) 36 for 16 (4×). The input's (m+2)×(m+2) patches and
+//! the output's m×m blocks pass through fixed transforms (additions and multiplications by small integers,
+//! `winograd_algorithms.rs`), and the kernel is transformed once at load time, so the work that remains is
+//! (m+2)² matrix products `[tiles, cin] · [cin, cout]` on the GEMM's register tiles.
 //!
-//! Large maps (P-Net's pyramid levels, O-Net's 21×21 layer) run by F(4×4); small ones by F(2×2), where 4×4
-//! tiles would mostly fall past the edge. The sums run in a different order than the direct convolution's, so
-//! the outputs differ by float32 rounding (relative 1e-6 for F(2×2), a few 1e-6 for F(4×4), measured against a
-//! float64 direct sum in the tests); the golden results stay within 1e-3 px.
+//! Each map takes the tile size with the least work (`Tiles::for_output`). The sums run in a different order than
+//! the direct convolution's, so the outputs differ by float32 rounding (relative 1e-6 for F(2×2), a few 1e-6 for
+//! the larger tiles, measured against a float64 direct sum in the tests); the golden results stay within
+//! 2e-3 px.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -22,7 +22,7 @@ use super::direct_conv::kernel_row;
 use super::gemm::{prelu, Epilogue, PackedMatrix, PANEL};
 use super::tensor::Tensor;
 use super::thread_scratch::grow_on_every_thread;
-use super::winograd_algorithms::{lanes, Algorithm, F2, F4};
+use super::winograd_algorithms::{lanes, Algorithm, F2, F3, F4};
 use crate::netdef::Weighted;
 use crate::pipeline::workspace::first_n;
 
@@ -44,13 +44,15 @@ thread_local! {
 static TRANSFORMED_GROWN: AtomicUsize = AtomicUsize::new(0);
 static PRODUCTS_GROWN: AtomicUsize = AtomicUsize::new(0);
 
-/// A 3×3 valid, stride-1 convolution with bias and optional PReLU, computed by F(2×2, 3×3) or F(4×4, 3×3).
+/// A 3×3 valid, stride-1 convolution with bias and optional PReLU, computed by F(2×2), F(3×3) or F(4×4).
 #[derive(Clone, Debug)]
 pub(crate) struct Winograd {
     cin: usize,
     cout: usize,
     /// `G·g·Gᵀ` of the kernel for F(2×2), as 16 packed `[cin, cout]` matrices, one per position of the 4×4 tile.
     f2: Vec<PackedMatrix>,
+    /// The same for F(3×3): 25 matrices, one per position of the 5×5 tile.
+    f3: Vec<PackedMatrix>,
     /// The same for F(4×4): 36 matrices, one per position of the 6×6 tile.
     f4: Vec<PackedMatrix>,
     bias: Vec<f32>,
@@ -62,18 +64,25 @@ pub(crate) struct Winograd {
 pub(crate) enum Tiles {
     /// F(2×2, 3×3).
     Two,
+    /// F(3×3, 3×3).
+    Three,
     /// F(4×4, 3×3).
     Four,
 }
 
 impl Tiles {
-    /// 4×4 tiles where they need at most ¾ of the products of 2×2 tiles: on large maps they need 9/16, but on
-    /// small ones the tiles' parts past the edge eat the saving (R-Net's 9×9 map: 9 tiles × 36 positions against
-    /// 25 × 16, and on one core both ran equally fast).
+    /// The algorithm with the least work on an `ho`×`wo` map: its products (tiles × positions, the tiles' parts
+    /// past the edge included), weighed by what a product costs with its share of the transforms, 1 : 1.2 : 1.7
+    /// for 2×2, 3×3 and 4×4 tiles (fitted to one-core timings of the networks' layer shapes). P-Net's levels and
+    /// R-Net's and O-Net's 9×9 and 21×21 maps take 3×3 tiles, O-Net's 8×8 map 4×4 tiles, and maps of 2×2 and
+    /// less 2×2 tiles.
     fn for_output(ho: usize, wo: usize) -> Self {
-        let (two, four) = (ho.div_ceil(2) * wo.div_ceil(2), ho.div_ceil(4) * wo.div_ceil(4));
-        if 36 * four * 4 <= 16 * two * 3 {
+        let cost = |m: usize, weight: usize| ho.div_ceil(m) * wo.div_ceil(m) * (m + 2) * (m + 2) * weight;
+        let (two, three, four) = (cost(2, 10), cost(3, 12), cost(4, 17));
+        if four < three.min(two) {
             Tiles::Four
+        } else if three < two {
+            Tiles::Three
         } else {
             Tiles::Two
         }
@@ -81,12 +90,13 @@ impl Tiles {
 }
 
 impl Winograd {
-    /// Transforms the HWIO 3×3 kernel of `w` for both algorithms (in float64, rounded once).
+    /// Transforms the HWIO 3×3 kernel of `w` for the three algorithms (in float64, rounded once).
     pub fn new(w: &Weighted) -> Self {
         Winograd {
             cin: w.cin,
             cout: w.cout,
             f2: transform_kernel(w, &F2::G),
+            f3: transform_kernel(w, &F3::G),
             f4: transform_kernel(w, &F4::G),
             bias: w.bias.clone(),
             alpha: w.alpha.clone(),
@@ -104,10 +114,12 @@ impl Winograd {
     pub(crate) fn forward_by(&self, tiles: Tiles, x: &Tensor, out: &mut Tensor) {
         match tiles {
             Tiles::Two => self.forward_with::<4, 2>(x, out, &self.f2, run_task_f2),
+            Tiles::Three => self.forward_with::<5, 3>(x, out, &self.f3, run_task_f3),
             Tiles::Four => self.forward_with::<6, 4>(x, out, &self.f4, run_task_f4),
         }
     }
 
+    /// `forward_by` for the algorithm of N×N patches and M×M tiles, with its transformed `kernel` and its task.
     fn forward_with<const N: usize, const M: usize>(
         &self,
         x: &Tensor,
@@ -244,6 +256,15 @@ fn run_task_f2(task: Task<'_>) {
         run_task::<F2, 4, 2, true>(task);
     } else {
         run_task::<F2, 4, 2, false>(task);
+    }
+}
+
+#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+fn run_task_f3(task: Task<'_>) {
+    if target_cfg_f!(target_feature = "fma") || cfg!(target_arch = "aarch64") {
+        run_task::<F3, 5, 3, true>(task);
+    } else {
+        run_task::<F3, 5, 3, false>(task);
     }
 }
 
@@ -534,7 +555,7 @@ mod tests {
             let weights = Weighted::patterned(9, cin, cout, bias, alpha);
             let expected = direct(&x, &weights);
             let conv = Winograd::new(&weights);
-            for (tiles, tolerance) in [(Tiles::Two, 2e-5), (Tiles::Four, 6e-5)] {
+            for (tiles, tolerance) in [(Tiles::Two, 2e-5), (Tiles::Three, 2e-5), (Tiles::Four, 6e-5)] {
                 let mut y = Tensor::default();
                 conv.forward_by(tiles, &x, &mut y);
                 assert_eq!((y.n, y.h, y.w, y.c), (n, h - 2, w - 2, cout));
@@ -549,14 +570,15 @@ mod tests {
     }
 
     #[test]
-    fn large_maps_take_4x4_tiles_and_small_ones_2x2() {
-        // P-Net's largest 1080p level, O-Net's two 3×3 layers, R-Net's, and a small level's.
+    fn each_map_takes_the_tiles_with_the_least_work() {
+        // P-Net's largest 1080p level, R-Net's map, O-Net's two, and small levels' maps.
         for (ho, wo, tiles) in [
-            (319, 571, Tiles::Four),
-            (21, 21, Tiles::Four),
+            (319, 571, Tiles::Three),
+            (9, 9, Tiles::Three),
+            (21, 21, Tiles::Three),
             (8, 8, Tiles::Four),
-            (9, 9, Tiles::Two),
             (2, 8, Tiles::Two),
+            (1, 1, Tiles::Two),
         ] {
             assert_eq!(Tiles::for_output(ho, wo), tiles, "{ho}×{wo}");
         }

@@ -1,5 +1,6 @@
-//! The two Winograd algorithms the CPU's 3×3 convolutions run by (`winograd.rs`), F(2×2, 3×3) and F(4×4, 3×3):
-//! their kernel transforms and their one-dimensional input and output transforms, on a few channels at a time.
+//! The Winograd algorithms the CPU's 3×3 convolutions run by (`winograd.rs`), F(2×2, 3×3), F(3×3, 3×3) and
+//! F(4×4, 3×3): their kernel transforms and their one-dimensional input and output transforms, on a few channels
+//! at a time.
 
 /// One Winograd algorithm F(M×M, 3×3) on patches of N = M + 2: its kernel transform `G` and its one-dimensional
 /// input and output transforms `Bᵀ` and `Aᵀ`, which run on each column of a tile and then on each row of the
@@ -76,6 +77,44 @@ fn f2_column<const L: usize>(m: &[f32], at: usize, position: usize) -> [[f32; L]
         lanes(m, at + 2 * row),
         lanes(m, at + 3 * row),
     ]
+}
+
+/// F(3×3, 3×3) on the points 0, 1, −1, 2 and ∞ (Cook–Toom; `Bᵀ` solved from `Aᵀ` and `G`).
+pub(super) struct F3;
+
+impl Algorithm<5, 3> for F3 {
+    const G: [[f64; 3]; 5] = [
+        [0.5, 0.0, 0.0],
+        [-0.5, -0.5, -0.5],
+        [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+        [1.0 / 6.0, 1.0 / 3.0, 2.0 / 3.0],
+        [0.0, 0.0, 1.0],
+    ];
+
+    /// Bᵀ = [[2, −1, −2, 1, 0], [0, −2, −1, 1, 0], [0, 2, −3, 1, 0], [0, −1, 0, 1, 0], [0, 2, −1, −2, 1]], as
+    /// sums of shared differences.
+    #[inline(always)]
+    fn input<const L: usize>([d0, d1, d2, d3, d4]: [[f32; L]; 5]) -> [[f32; L]; 5] {
+        let (a, b) = (sub(d3, d2), sub(d3, d1));
+        [
+            add(scale(sub(d0, d2), 2.0), b),
+            sub(a, scale(d1, 2.0)),
+            add(a, scale(sub(d1, d2), 2.0)),
+            b,
+            sub(sub(d4, d2), scale(b, 2.0)),
+        ]
+    }
+
+    /// Aᵀ = [[1, 1, 1, 1, 0], [0, 1, −1, 2, 0], [0, 1, 1, 4, 1]].
+    #[inline(always)]
+    fn output<const L: usize>([m0, m1, m2, m3, m4]: [[f32; L]; 5]) -> [[f32; L]; 3] {
+        let (a, b) = (add(m1, m2), sub(m1, m2));
+        [
+            add(add(m0, a), m3),
+            add(b, scale(m3, 2.0)),
+            add(add(a, scale(m3, 4.0)), m4),
+        ]
+    }
 }
 
 /// F(4×4, 3×3) on the points 0, ±1, ±2 and ∞ (Lavin and Gray's matrices).
@@ -175,6 +214,7 @@ mod tests {
     #[test]
     fn each_line_transform_computes_the_correlation() {
         check_line::<F2, 4, 2>();
+        check_line::<F3, 5, 3>();
         check_line::<F4, 6, 4>();
     }
 }
