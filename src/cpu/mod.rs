@@ -2,6 +2,7 @@
 //! fused, rayon across pyramid levels, rows of outputs and batches of crops.
 
 pub(crate) mod crop;
+mod crop_order;
 mod direct_conv;
 mod gemm;
 pub(crate) mod layers;
@@ -30,6 +31,7 @@ use crate::pipeline::crops::CropBox;
 use crate::pipeline::pyramid::PyramidLevel;
 use crate::pipeline::workspace::reset;
 use crop::crop_and_resize;
+use crop_order::CropOrder;
 use levels::{group_count, propose_levels, LevelScratch};
 use nets::{onet_output, rnet_output, Activations, CROP_BATCH};
 use row_blocks::RowBlocks;
@@ -52,6 +54,8 @@ struct Scratch {
     level_groups: Vec<LevelScratch>,
     /// One per worker thread for the crop stages.
     crop_groups: Vec<CropGroup>,
+    /// The crop stages' boxes, top to bottom.
+    crop_order: CropOrder,
 }
 
 /// A batch of crops and the activations of a network on it.
@@ -114,8 +118,9 @@ struct CpuPass<'a> {
 
 impl CpuPass<'_> {
     /// Crops `boxes[image]` to `size`×`size`, runs `forward` on the crops in batches of [`CROP_BATCH`] and turns
-    /// each `heads`-wide output row into a verdict, into `out[image]`. The batches are split into one contiguous
-    /// run per worker thread, each with its own reused buffers.
+    /// each `heads`-wide output row into a verdict, into `out[image]`. The crops are cut top to bottom
+    /// ([`CropOrder`]); the batches are split into one contiguous run per worker thread, each with its own reused
+    /// buffers.
     fn crops_through<T: Copy + Default + Send>(
         &mut self,
         boxes: &[Vec<CropBox>],
@@ -125,7 +130,11 @@ impl CpuPass<'_> {
         verdict: impl Fn(&[f32]) -> T + Sync,
         out: &mut [Vec<T>],
     ) {
-        let crop_groups = &mut self.scratch.crop_groups;
+        let Scratch {
+            crop_groups,
+            crop_order,
+            ..
+        } = &mut *self.scratch;
         let threads = rayon::current_num_threads().max(1);
         if crop_groups.len() < threads {
             crop_groups.resize_with(threads, CropGroup::default);
@@ -134,6 +143,7 @@ impl CpuPass<'_> {
         for ((boxes, out), &image) in boxes.iter().zip(out.iter_mut()).zip(self.images) {
             let image = Plane::from(image);
             out.resize(boxes.len(), T::default());
+            let boxes = crop_order.sort(boxes);
             // An even share a thread (36 crops: 18 and 18, not 32 and 4), in batches of at most CROP_BATCH.
             let per_group = boxes.len().div_ceil(threads).max(1);
             crop_groups[..threads]
@@ -150,6 +160,7 @@ impl CpuPass<'_> {
                         }
                     }
                 });
+            crop_order.restore(out);
         }
     }
 }
