@@ -14,12 +14,12 @@ fn peak_resident() -> Option<u64> {
 
 /// The README's bound: a base of 64 MiB (code, weights, threads, the test itself), the caller's 8-bit image and
 /// its copy regrouped for the pyramid's resizes (3 bytes a pixel each), and the largest level's buffers,
-/// `60·s²·W·H` bytes with `s = 12 / min_face_size` (the level and the two activation buffers), half as much again
+/// `40·s²·W·H` bytes with `s = 12 / min_face_size` (the level and the two activation buffers), half as much again
 /// when the levels run in two groups (largest level ≤ 2 MP).
 fn formula(width: u64, height: u64, min_face_size: f64) -> u64 {
     let s = 12.0 / min_face_size;
     let pixels = (width * height) as f64;
-    let level = pixels * 60.0 * s * s;
+    let level = pixels * 40.0 * s * s;
     let groups = if pixels * s * s <= (1 << 21) as f64 { 1.5 } else { 1.0 };
     (64.0 * 1048576.0 + 6.0 * pixels + level * groups) as u64
 }

@@ -10,7 +10,7 @@ use super::direct_conv::{conv_row, RowShape};
 use super::gemm::{matmul, Epilogue, PackedMatrix};
 use super::tensor::Tensor;
 use super::thread_scratch::grow_on_every_thread;
-use super::winograd::{Winograd, MAX_CIN};
+use super::winograd::{Pointwise, Winograd, MAX_CIN};
 use crate::netdef::{pool_geometry, Padding, Weighted};
 use crate::pipeline::workspace::first_n;
 
@@ -55,6 +55,8 @@ impl PackedWeights {
 pub(crate) enum Conv {
     Direct(DirectConv),
     Winograd(Winograd),
+    /// A Winograd convolution and the 1×1 convolution after it, fused (see [`Pointwise`]): P-Net's last two.
+    WinogradPointwise(Winograd, PackedWeights),
 }
 
 /// A convolution computed directly (`direct_conv.rs`), or as a matrix product when 1×1.
@@ -83,11 +85,23 @@ impl Conv {
         }
     }
 
+    /// The Winograd convolution `conv` with the 1×1 convolution `next` fused into it.
+    pub fn winograd_pointwise(conv: Winograd, next: &Weighted) -> Self {
+        Conv::WinogradPointwise(conv, PackedWeights::new(next, 1))
+    }
+
     /// Writes the convolution of `x` into `out`, reshaped to fit.
     pub fn forward(&self, x: &Tensor, out: &mut Tensor) {
         match self {
             Conv::Direct(conv) => conv.forward(x, out),
-            Conv::Winograd(conv) => conv.forward(x, out),
+            Conv::Winograd(conv) => conv.forward(x, None, out),
+            Conv::WinogradPointwise(conv, next) => {
+                let pointwise = Pointwise {
+                    kernel: &next.kernel,
+                    epilogue: next.epilogue(),
+                };
+                conv.forward(x, Some(pointwise), out)
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ pub(crate) struct LevelScratch {
 
 /// Above this many pixels in the largest level, the levels run one after the other with one set of buffers: a
 /// level that large keeps every thread busy on its own, and a second set of buffers would cost as much memory
-/// as the first (at 3840×2160, about 180 MB).
+/// as the first (at 3840×2160, about 120 MB).
 const GROUPS_UP_TO_PIXELS: usize = 1 << 21;
 
 /// How many groups of `levels` to run at once with `threads` worker threads.

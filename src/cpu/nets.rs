@@ -58,15 +58,25 @@ pub(crate) enum CpuLayer {
     Dense(Dense),
 }
 
+/// The layers packed for the CPU kernels; a Winograd convolution followed by a 1×1 convolution becomes one fused
+/// layer (P-Net's last two, see `winograd::Pointwise`).
 pub(crate) fn cpu_layers(layers: Vec<Layer>) -> Vec<CpuLayer> {
-    layers
-        .into_iter()
-        .map(|layer| match layer {
-            Layer::Conv { kh, kw, weights } => CpuLayer::Conv(Conv::new(kh, kw, &weights)),
+    let mut layers = layers.into_iter().peekable();
+    let mut packed = Vec::new();
+    while let Some(layer) = layers.next() {
+        packed.push(match layer {
+            Layer::Conv { kh, kw, weights } => CpuLayer::Conv(match Conv::new(kh, kw, &weights) {
+                Conv::Winograd(conv) => match layers.next_if(|l| matches!(l, Layer::Conv { kh: 1, kw: 1, .. })) {
+                    Some(Layer::Conv { weights: next, .. }) => Conv::winograd_pointwise(conv, &next),
+                    _ => Conv::Winograd(conv),
+                },
+                conv => conv,
+            }),
             Layer::Pool { size, stride, padding } => CpuLayer::Pool { size, stride, padding },
             Layer::Dense(weights) => CpuLayer::Dense(Dense::new(&weights)),
-        })
-        .collect()
+        });
+    }
+    packed
 }
 
 /// The two tensors that the layers of a network write in turn, kept between calls so that running a network

@@ -19,7 +19,7 @@ use multiversion::target::target_cfg_f;
 use rayon::prelude::*;
 
 use super::direct_conv::kernel_row;
-use super::gemm::{prelu, Epilogue, PackedMatrix, PANEL};
+use super::gemm::{matmul, prelu, Epilogue, PackedMatrix, PANEL};
 use super::tensor::Tensor;
 use super::thread_scratch::grow_on_every_thread;
 use super::winograd_algorithms::{lanes, Algorithm, F2, F3, F4};
@@ -39,10 +39,22 @@ thread_local! {
     static TRANSFORMED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// The products of one task, likewise.
     static PRODUCTS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// A task's output rows on their way through a [`Pointwise`] layer, likewise.
+    static ROWS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
-/// The largest sizes of the two buffers above on every thread.
+/// The largest sizes of the buffers above on every thread.
 static TRANSFORMED_GROWN: AtomicUsize = AtomicUsize::new(0);
 static PRODUCTS_GROWN: AtomicUsize = AtomicUsize::new(0);
+static ROWS_GROWN: AtomicUsize = AtomicUsize::new(0);
+
+/// A 1×1 convolution (a matrix product over the pixels, with its epilogue) that a Winograd convolution's output
+/// rows go through task by task, while they are in the cache, instead of being stored: P-Net's heads, whose
+/// 32-channel input at 1080p's first level is 23 MB that would be written out and read back.
+#[derive(Clone, Copy)]
+pub(crate) struct Pointwise<'a> {
+    pub kernel: &'a PackedMatrix,
+    pub epilogue: Epilogue<'a>,
+}
 
 /// A 3×3 valid, stride-1 convolution with bias and optional PReLU, computed by F(2×2), F(3×3) or F(4×4).
 #[derive(Clone, Debug)]
@@ -103,19 +115,20 @@ impl Winograd {
         }
     }
 
-    /// Writes the convolution of `x` into `out`, reshaped to fit, by the algorithm its size calls for.
-    pub fn forward(&self, x: &Tensor, out: &mut Tensor) {
+    /// Writes the convolution of `x` into `out`, reshaped to fit, by the algorithm its size calls for; through
+    /// `then` first, when given.
+    pub fn forward(&self, x: &Tensor, then: Option<Pointwise<'_>>, out: &mut Tensor) {
         let (ho, wo) = (x.h.saturating_sub(2), x.w.saturating_sub(2));
-        self.forward_by(Tiles::for_output(ho, wo), x, out);
+        self.forward_by(Tiles::for_output(ho, wo), x, then, out);
     }
 
-    /// Writes the convolution of `x` into `out`, reshaped to fit, by `tiles`; tasks of whole tile rows across
-    /// threads.
-    pub(crate) fn forward_by(&self, tiles: Tiles, x: &Tensor, out: &mut Tensor) {
+    /// Writes the convolution of `x` into `out`, reshaped to fit, by `tiles`, through `then` when given; tasks
+    /// of whole tile rows across threads.
+    pub(crate) fn forward_by(&self, tiles: Tiles, x: &Tensor, then: Option<Pointwise<'_>>, out: &mut Tensor) {
         match tiles {
-            Tiles::Two => self.forward_with::<4, 2>(x, out, &self.f2, run_task_f2),
-            Tiles::Three => self.forward_with::<5, 3>(x, out, &self.f3, run_task_f3),
-            Tiles::Four => self.forward_with::<6, 4>(x, out, &self.f4, run_task_f4),
+            Tiles::Two => self.forward_with::<4, 2>(x, out, &self.f2, run_task_f2, then),
+            Tiles::Three => self.forward_with::<5, 3>(x, out, &self.f3, run_task_f3, then),
+            Tiles::Four => self.forward_with::<6, 4>(x, out, &self.f4, run_task_f4, then),
         }
     }
 
@@ -126,10 +139,13 @@ impl Winograd {
         out: &mut Tensor,
         kernel: &[PackedMatrix],
         run: fn(Task<'_>),
+        then: Option<Pointwise<'_>>,
     ) {
         debug_assert_eq!(x.c, self.cin);
+        debug_assert!(then.is_none_or(|p| p.kernel.k() == self.cout));
         let (ho, wo) = (x.h.saturating_sub(2), x.w.saturating_sub(2));
-        out.reshape(x.n, ho, wo, self.cout);
+        let out_c = then.map_or(self.cout, |p| p.kernel.n());
+        out.reshape(x.n, ho, wo, out_c);
         if out.data().is_empty() {
             return;
         }
@@ -142,18 +158,17 @@ impl Winograd {
         let [transformed, products] = self.scratch_lens(N * N, per_pass.min(rows.min(ho.div_ceil(M)) * tiles_x));
         grow_on_every_thread(&TRANSFORMED, &TRANSFORMED_GROWN, transformed);
         grow_on_every_thread(&PRODUCTS, &PRODUCTS_GROWN, products);
-        let image_len = ho * wo * self.cout;
+        if then.is_some() {
+            grow_on_every_thread(&ROWS, &ROWS_GROWN, rows.min(ho.div_ceil(M)) * M * wo * self.cout);
+        }
+        let image_len = ho * wo * out_c;
         let image_in = x.h * x.w * x.c;
-        let epilogue = Epilogue {
-            bias: &self.bias,
-            alpha: self.alpha.as_deref(),
-        };
         out.data_mut()
             .par_chunks_mut(image_len)
             .zip(x.data().par_chunks(image_in))
             .for_each(|(image_out, image)| {
                 image_out
-                    .par_chunks_mut(rows * M * wo * self.cout)
+                    .par_chunks_mut(rows * M * wo * out_c)
                     .enumerate()
                     .for_each(|(task, dst)| {
                         let input = Input {
@@ -162,30 +177,57 @@ impl Winograd {
                             w: x.w,
                             first_row: task * rows * M,
                         };
-                        let tiles = (dst.len() / (wo * self.cout)).div_ceil(M) * tiles_x;
-                        TRANSFORMED.with_borrow_mut(|v| {
-                            PRODUCTS.with_borrow_mut(|m| {
-                                for first in (0..tiles).step_by(per_pass) {
-                                    let pass = first..tiles.min(first + per_pass);
-                                    // Grown once, never cleared: every value the pass reads was written by it
-                                    // first (or is padding, see `scratch_lens`).
-                                    let [v_len, m_len] = self.scratch_lens(N * N, pass.len());
-                                    run(Task {
-                                        cin: self.cin,
-                                        cout: self.cout,
-                                        kernel,
-                                        input,
-                                        tiles: pass,
-                                        dst: &mut *dst,
-                                        v: first_n(v, v_len),
-                                        m: first_n(m, m_len),
-                                        epilogue,
-                                    });
-                                }
-                            })
-                        });
+                        let out_rows = dst.len() / (wo * out_c);
+                        let task = |dst: &mut [f32]| {
+                            self.task::<N, M>(input, out_rows.div_ceil(M) * tiles_x, per_pass, kernel, run, dst)
+                        };
+                        match then {
+                            None => task(dst),
+                            Some(pointwise) => ROWS.with_borrow_mut(|rows| {
+                                let rows = first_n(rows, out_rows * wo * self.cout);
+                                task(&mut *rows);
+                                matmul(rows, pointwise.kernel, dst, pointwise.epilogue);
+                            }),
+                        }
                     });
             });
+    }
+
+    /// One task: `tiles` tiles from `input.first_row` into `dst`, in passes of `per_pass` tiles.
+    fn task<const N: usize, const M: usize>(
+        &self,
+        input: Input<'_>,
+        tiles: usize,
+        per_pass: usize,
+        kernel: &[PackedMatrix],
+        run: fn(Task<'_>),
+        dst: &mut [f32],
+    ) {
+        let epilogue = Epilogue {
+            bias: &self.bias,
+            alpha: self.alpha.as_deref(),
+        };
+        TRANSFORMED.with_borrow_mut(|v| {
+            PRODUCTS.with_borrow_mut(|m| {
+                for first in (0..tiles).step_by(per_pass) {
+                    let pass = first..tiles.min(first + per_pass);
+                    // Grown once, never cleared: every value the pass reads was written by it first (or is
+                    // padding, see `scratch_lens`).
+                    let [v_len, m_len] = self.scratch_lens(N * N, pass.len());
+                    run(Task {
+                        cin: self.cin,
+                        cout: self.cout,
+                        kernel,
+                        input,
+                        tiles: pass,
+                        dst: &mut *dst,
+                        v: first_n(v, v_len),
+                        m: first_n(m, m_len),
+                        epilogue,
+                    });
+                }
+            })
+        });
     }
 
     /// The lengths of a task's transformed inputs and products for `tiles` tiles of `positions` positions. The
@@ -557,7 +599,7 @@ mod tests {
             let conv = Winograd::new(&weights);
             for (tiles, tolerance) in [(Tiles::Two, 2e-5), (Tiles::Three, 2e-5), (Tiles::Four, 6e-5)] {
                 let mut y = Tensor::default();
-                conv.forward_by(tiles, &x, &mut y);
+                conv.forward_by(tiles, &x, None, &mut y);
                 assert_eq!((y.n, y.h, y.w, y.c), (n, h - 2, w - 2, cout));
                 let mut worst = 0.0f64;
                 for (got, want) in y.data().iter().zip(&expected) {
@@ -565,6 +607,41 @@ mod tests {
                 }
                 eprintln!("{tiles:?} {n}×{h}×{w}×{cin}→{cout}: worst relative {worst:e}");
                 assert!(worst <= tolerance, "{tiles:?} {n}×{h}×{w}×{cin}→{cout}: {worst:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_fused_pointwise_layer_gives_the_bits_of_the_two_layers_in_turn() {
+        // Several tasks and passes, and tile rows cut short at the bottom; a narrow (P-Net's 6) and a wide 1×1.
+        let x = Tensor::patterned(2, 29, 150, 16);
+        let weights = Weighted::patterned(9, 16, 32, vec![0.05; 32], Some(vec![0.25; 32]));
+        let conv = Winograd::new(&weights);
+        for n in [6, 20] {
+            let pointwise = Weighted::patterned(1, 32, n, vec![-0.1; n], None);
+            let kernel = PackedMatrix::new(&pointwise.kernel, 32, n);
+            let then = Pointwise {
+                kernel: &kernel,
+                epilogue: Epilogue {
+                    bias: &pointwise.bias,
+                    alpha: None,
+                },
+            };
+            for tiles in [Tiles::Two, Tiles::Three, Tiles::Four] {
+                let (mut y, mut fused) = (Tensor::default(), Tensor::default());
+                conv.forward_by(tiles, &x, None, &mut y);
+                let mut expected = vec![0.0; y.data().len() / 32 * n];
+                matmul(y.data(), &kernel, &mut expected, then.epilogue);
+                conv.forward_by(tiles, &x, Some(then), &mut fused);
+                assert_eq!((fused.n, fused.h, fused.w, fused.c), (2, 27, 148, n));
+                assert!(
+                    fused
+                        .data()
+                        .iter()
+                        .zip(&expected)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{tiles:?}, {n} channels"
+                );
             }
         }
     }
@@ -594,7 +671,7 @@ mod tests {
             alpha: None,
         };
         let mut y = Tensor::default();
-        Winograd::new(&weights).forward(&Tensor::from_vec(1, 2, 5, 16, vec![1.0; 160]), &mut y);
+        Winograd::new(&weights).forward(&Tensor::from_vec(1, 2, 5, 16, vec![1.0; 160]), None, &mut y);
         assert!(y.data().is_empty());
     }
 }
