@@ -126,9 +126,9 @@ impl Winograd {
     /// of whole tile rows across threads.
     pub(crate) fn forward_by(&self, tiles: Tiles, x: &Tensor, then: Option<Pointwise<'_>>, out: &mut Tensor) {
         match tiles {
-            Tiles::Two => self.forward_with::<4, 2>(x, out, &self.f2, run_task_f2, then),
-            Tiles::Three => self.forward_with::<5, 3>(x, out, &self.f3, run_task_f3, then),
-            Tiles::Four => self.forward_with::<6, 4>(x, out, &self.f4, run_task_f4, then),
+            Tiles::Two => self.forward_with::<4, 2>(x, out, &self.f2, run_task_by::<F2, 4, 2>, then),
+            Tiles::Three => self.forward_with::<5, 3>(x, out, &self.f3, run_task_by::<F3, 5, 3>, then),
+            Tiles::Four => self.forward_with::<6, 4>(x, out, &self.f4, run_task_by::<F4, 6, 4>, then),
         }
     }
 
@@ -292,30 +292,13 @@ struct Input<'a> {
     first_row: usize,
 }
 
+/// One pass of a task by algorithm `A`, compiled for AVX2 + FMA and NEON as well as the baseline.
 #[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
-fn run_task_f2(task: Task<'_>) {
+fn run_task_by<A: Algorithm<N, M>, const N: usize, const M: usize>(task: Task<'_>) {
     if target_cfg_f!(target_feature = "fma") || cfg!(target_arch = "aarch64") {
-        run_task::<F2, 4, 2, true>(task);
+        run_task::<A, N, M, true>(task);
     } else {
-        run_task::<F2, 4, 2, false>(task);
-    }
-}
-
-#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
-fn run_task_f3(task: Task<'_>) {
-    if target_cfg_f!(target_feature = "fma") || cfg!(target_arch = "aarch64") {
-        run_task::<F3, 5, 3, true>(task);
-    } else {
-        run_task::<F3, 5, 3, false>(task);
-    }
-}
-
-#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
-fn run_task_f4(task: Task<'_>) {
-    if target_cfg_f!(target_feature = "fma") || cfg!(target_arch = "aarch64") {
-        run_task::<F4, 6, 4, true>(task);
-    } else {
-        run_task::<F4, 6, 4, false>(task);
+        run_task::<A, N, M, false>(task);
     }
 }
 
