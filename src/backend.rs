@@ -82,4 +82,16 @@ pub(crate) trait Pass {
     fn take_device_time(&mut self) -> Option<std::time::Duration> {
         None
     }
+
+    /// The pyramid's share (0..=1) of the last `propose`'s time, where the backend measures it apart from P-Net's
+    /// (the CPU).
+    fn take_pyramid_share(&mut self) -> Option<f64> {
+        None
+    }
+
+    /// The device time of the pyramid's resampling in the last `propose` (part of its device time), where the
+    /// backend can measure it.
+    fn take_pyramid_device_time(&mut self) -> Option<std::time::Duration> {
+        None
+    }
 }

@@ -18,6 +18,10 @@ pub struct StageTimings {
     pub upload: Duration,
     /// Resampling every level and running P-Net on it.
     pub pnet: Duration,
+    /// The part of `pnet` spent resampling the pyramid, on the CPU. The levels' resizes and P-Net runs interleave
+    /// on all threads, so each group of levels times both and the stage's wall time is split in that ratio. `None`
+    /// on a GPU, where the pyramid and P-Net are one submission (see `pyramid_device`).
+    pub pyramid: Option<Duration>,
     /// P-Net cells above the threshold, all levels.
     pub proposals: usize,
     /// Box generation and the two P-Net NMS passes.
@@ -38,6 +42,8 @@ pub struct StageTimings {
     pub faces: usize,
     /// Device time of the pyramid and P-Net (GPU with timestamp queries only).
     pub pnet_device: Option<Duration>,
+    /// The part of `pnet_device` spent resampling the pyramid (GPU with timestamp queries only).
+    pub pyramid_device: Option<Duration>,
     /// Device time of the R-Net crops and network.
     pub rnet_device: Option<Duration>,
     /// Device time of the O-Net crops and network.
@@ -65,6 +71,7 @@ impl StageTimings {
         self.levels += other.levels;
         self.upload += other.upload;
         self.pnet += other.pnet;
+        self.pyramid = add(self.pyramid, other.pyramid);
         self.proposals += other.proposals;
         self.pnet_nms += other.pnet_nms;
         self.rnet_inputs += other.rnet_inputs;
@@ -75,6 +82,7 @@ impl StageTimings {
         self.onet_nms += other.onet_nms;
         self.faces += other.faces;
         self.pnet_device = add(self.pnet_device, other.pnet_device);
+        self.pyramid_device = add(self.pyramid_device, other.pyramid_device);
         self.rnet_device = add(self.rnet_device, other.rnet_device);
         self.onet_device = add(self.onet_device, other.onet_device);
         self.pnet_multiply_adds += other.pnet_multiply_adds;

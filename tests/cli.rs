@@ -166,6 +166,14 @@ fn bench_prints_median_and_minimum() {
         s.contains("1 faces") && s.contains("median") && s.contains("min") && s.contains("R-Net"),
         "{s}"
     );
+    // The pyramid's part of P-Net's stage, in milliseconds, on the line after it.
+    let pyramid = s.lines().find(|l| l.trim_start().starts_with("(pyramid)")).expect(&s);
+    let ms: f64 = pyramid
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .expect(pyramid);
+    assert!(ms > 0.0, "{pyramid}");
 }
 
 #[test]

@@ -254,4 +254,20 @@ fn stage_timings_report_work_and_device_time() {
             );
         }
     }
+
+    // The pyramid's part of P-Net's stage: from the threads' time on the CPU, from timestamps on the GPU.
+    let pyramid = c.pyramid.expect("the CPU path measures the pyramid's share");
+    assert!(
+        pyramid > std::time::Duration::ZERO && pyramid < c.pnet,
+        "{pyramid:?} of {:?}",
+        c.pnet
+    );
+    assert_eq!((c.pyramid_device, g.pyramid), (None, None));
+    assert_eq!(g.pyramid_device.is_some(), timestamps);
+    if let (Some(pyramid), Some(pnet)) = (g.pyramid_device, g.pnet_device) {
+        assert!(
+            pyramid > std::time::Duration::ZERO && pyramid < pnet,
+            "{pyramid:?} of {pnet:?}"
+        );
+    }
 }

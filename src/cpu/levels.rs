@@ -4,6 +4,8 @@
 //! two threads it runs beside all the others. A group always gets the same buffers, so a stream of frames of one
 //! size allocates nothing.
 
+use std::time::{Duration, Instant};
+
 use super::layers::{face_probability, logit_floor};
 use super::nets::{Activations, CpuNets};
 use super::resize::{resize_area_into, Layout, ResizeScratch};
@@ -19,6 +21,30 @@ pub(crate) struct LevelScratch {
     resize: ResizeScratch,
     level: Tensor,
     activations: Activations,
+    /// The group's time in the resizes and in P-Net, since it was last taken.
+    pub spent: Spent,
+}
+
+/// Time spent resampling levels and running P-Net on them.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Spent {
+    pub resampling: Duration,
+    pub pnet: Duration,
+}
+
+impl Spent {
+    /// The resampling's share of the time in both, if any was spent.
+    pub fn resampling_share(self) -> Option<f64> {
+        let total = (self.resampling + self.pnet).as_secs_f64();
+        (total > 0.0).then(|| self.resampling.as_secs_f64() / total)
+    }
+}
+
+impl std::ops::AddAssign for Spent {
+    fn add_assign(&mut self, other: Spent) {
+        self.resampling += other.resampling;
+        self.pnet += other.pnet;
+    }
 }
 
 /// Above this many pixels in the largest level, the levels run one after the other with one set of buffers: a
@@ -87,6 +113,7 @@ fn propose_level(
     slot: &mut LevelScratch,
 ) {
     let size = (level.height, level.width);
+    let start = Instant::now();
     resize_area_into(
         image,
         Some(blocks),
@@ -95,6 +122,8 @@ fn propose_level(
         &mut slot.resize,
         &mut slot.level,
     );
+    let resized = Instant::now();
+    slot.spent.resampling += resized - start;
     let maps = nets.pnet_forward(&slot.level, &mut slot.activations);
     let floor = logit_floor(threshold);
     for (i, cell) in maps.data().chunks_exact(PNET_HEADS).enumerate() {
@@ -112,4 +141,5 @@ fn propose_level(
             });
         }
     }
+    slot.spent.pnet += resized.elapsed();
 }

@@ -17,6 +17,7 @@ mod winograd;
 mod winograd_algorithms;
 
 use std::sync::Mutex;
+use std::time::Instant;
 
 use rayon::prelude::*;
 
@@ -32,7 +33,7 @@ use crate::pipeline::pyramid::PyramidLevel;
 use crate::pipeline::workspace::reset;
 use crop::crop_and_resize;
 use crop_order::CropOrder;
-use levels::{group_count, propose_levels, LevelScratch};
+use levels::{group_count, propose_levels, LevelScratch, Spent};
 use nets::{onet_output, rnet_output, Activations, CROP_BATCH};
 use row_blocks::RowBlocks;
 use tensor::{Plane, Tensor};
@@ -179,10 +180,21 @@ impl Pass for CpuPass<'_> {
         for ((&image, levels), out) in self.images.iter().zip(levels).zip(out.iter_mut()) {
             let cells = reset(out, levels.len());
             let slots = &mut level_groups[..group_count(levels, threads)];
+            let start = Instant::now();
             row_blocks.fill(image.into());
+            // The regrouping is the pyramid's too; it runs before the groups start.
+            slots[0].spent.resampling += start.elapsed();
             propose_levels(self.nets, image.into(), row_blocks, levels, threshold, cells, slots);
         }
         Ok(())
+    }
+
+    fn take_pyramid_share(&mut self) -> Option<f64> {
+        let mut spent = Spent::default();
+        for group in &mut self.scratch.level_groups {
+            spent += std::mem::take(&mut group.spent);
+        }
+        spent.resampling_share()
     }
 
     fn refine(&mut self, boxes: &[Vec<CropBox>], out: &mut [Vec<Refinement>]) -> Result<()> {

@@ -4,7 +4,15 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use super::kernels::{Stamps, TimedAs};
 use crate::error::{Error, Result};
+
+/// The device time of one submission's compute passes, and the part of it that resampled the pyramid.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DeviceTime {
+    pub total: std::time::Duration,
+    pub pyramid: Option<std::time::Duration>,
+}
 
 /// A device and queue, with what the detector needs to know about them.
 pub(crate) struct GpuContext {
@@ -18,7 +26,10 @@ pub(crate) struct GpuContext {
     lost: Arc<AtomicBool>,
 }
 
-/// A two-slot timestamp query set (start and end of a compute pass) and the length of one tick.
+/// Compute passes one submission can time: a start and an end slot each in the query set.
+pub(crate) const TIMED_PASSES: u32 = 16;
+
+/// A timestamp query set (the start and end of up to [`TIMED_PASSES`] compute passes) and the length of one tick.
 pub(crate) struct Timer {
     pub queries: wgpu::QuerySet,
     pub nanoseconds_per_tick: f64,
@@ -126,7 +137,7 @@ impl GpuContext {
                 queries: device.create_query_set(&wgpu::QuerySetDescriptor {
                     label: Some("stage timestamps"),
                     ty: wgpu::QueryType::Timestamp,
-                    count: 2,
+                    count: 2 * TIMED_PASSES,
                 }),
                 nanoseconds_per_tick: f64::from(queue.get_timestamp_period()),
             });
@@ -180,13 +191,22 @@ impl GpuContext {
         }
     }
 
-    /// The device time between the two timestamps that `stamps` (MAP_READ, 16 bytes) holds. The caller has already
-    /// waited for the submission that wrote them.
-    pub fn read_elapsed(&self, stamps: &wgpu::Buffer) -> Result<std::time::Duration> {
-        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&self.read(stamps, 16)?);
+    /// The device time of the compute passes whose timestamps `stamps` holds: all of them, and the pyramid's
+    /// alone when some passes were the pyramid's. The caller has already waited for the submission that wrote
+    /// them.
+    pub fn read_elapsed(&self, stamps: &Stamps) -> Result<DeviceTime> {
+        let bytes = 16 * stamps.passes.len() as u64;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&self.read(&stamps.buffer, bytes)?);
         let per_tick = self.timer.as_ref().map_or(0.0, |t| t.nanoseconds_per_tick);
-        let ticks = ticks[1].saturating_sub(ticks[0]) as f64;
-        Ok(std::time::Duration::from_nanos((ticks * per_tick) as u64))
+        let mut time = DeviceTime::default();
+        for (pair, &what) in ticks.chunks_exact(2).zip(&stamps.passes) {
+            let elapsed = std::time::Duration::from_nanos((pair[1].saturating_sub(pair[0]) as f64 * per_tick) as u64);
+            time.total += elapsed;
+            if what == TimedAs::Pyramid {
+                time.pyramid = Some(time.pyramid.unwrap_or_default() + elapsed);
+            }
+        }
+        Ok(time)
     }
 
     /// Waits for the GPU, maps `buffer` (MAP_READ) and copies its first `size` bytes out.

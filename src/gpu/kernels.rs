@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use bytemuck::{Pod, Zeroable};
 
 use super::buffers::BufferPool;
-use super::context::GpuContext;
+use super::context::{GpuContext, TIMED_PASSES};
 use crate::error::{Error, Result};
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -184,6 +184,7 @@ impl View {
 }
 
 struct Step {
+    timed_as: TimedAs,
     kernel: Kernel,
     params: Params,
     segments: Vec<Segment>,
@@ -192,10 +193,26 @@ struct Step {
     extra: Option<View>,
 }
 
+/// What a step's device time counts as: the pyramid's resampling is reported apart from the networks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TimedAs {
+    Network,
+    Pyramid,
+}
+
+/// Where one submission's timestamps land (MAP_READ): a start and an end tick for each compute pass, and what
+/// each pass counts as.
+pub(crate) struct Stamps {
+    pub buffer: wgpu::Buffer,
+    pub passes: Vec<TimedAs>,
+}
+
 /// The dispatches and copies of one submission, recorded first and encoded together, so that the parameter
 /// tables go up in one write each and the whole stage is one command buffer.
 pub(crate) struct Plan {
     steps: Vec<Step>,
+    /// What the steps recorded from now on count as in the device times.
+    timed_as: TimedAs,
     copies: Vec<(wgpu::Buffer, wgpu::Buffer, u64)>,
     /// Pool names of the parameter and segment arenas: each stage has its own, so that one stage's larger tables
     /// never replace (and so invalidate the bind groups of) another's.
@@ -262,9 +279,15 @@ impl Plan {
     pub fn with_arenas(arenas: [&'static str; 2]) -> Self {
         Plan {
             steps: Vec::new(),
+            timed_as: TimedAs::Network,
             copies: Vec::new(),
             arenas,
         }
+    }
+
+    /// Counts the steps recorded from now on as `what` in the device times.
+    pub fn time_as(&mut self, what: TimedAs) {
+        self.timed_as = what;
     }
 
     /// Adds a dispatch of `params.total` work items over `segments` (several, when the table is longer than one
@@ -280,6 +303,7 @@ impl Plan {
     ) {
         for (params, segments) in split_table(params, segments) {
             self.steps.push(Step {
+                timed_as: self.timed_as,
                 kernel,
                 params,
                 segments,
@@ -295,9 +319,10 @@ impl Plan {
         self.copies.push((from.clone(), to.clone(), bytes.next_multiple_of(4)));
     }
 
-    /// Encodes and submits everything, inside error scopes. Where the device has timestamp queries, the pass is
-    /// timed: the returned buffer (MAP_READ) receives its start and end ticks, for `GpuContext::read_elapsed`.
-    pub fn submit(self, ctx: &GpuContext, kernels: &Kernels, pool: &mut BufferPool) -> Result<Option<wgpu::Buffer>> {
+    /// Encodes and submits everything, inside error scopes. Consecutive steps that count as the same thing
+    /// ([`TimedAs`]) form one compute pass. Where the device has timestamp queries, the passes are timed: the
+    /// returned [`Stamps`] receive their start and end ticks, for `GpuContext::read_elapsed`.
+    pub fn submit(self, ctx: &GpuContext, kernels: &Kernels, pool: &mut BufferPool) -> Result<Option<Stamps>> {
         let mut params = Vec::new();
         let mut tables = Vec::new();
         let mut offsets = Vec::with_capacity(self.steps.len());
@@ -313,10 +338,12 @@ impl Plan {
             tables.resize(tables.len().max(last as usize + TABLE_BYTES), 0);
         }
         let max_groups = ctx.limits.max_compute_workgroups_per_dimension;
-        ctx.scoped(|| -> Result<Option<wgpu::Buffer>> {
+        let passes = self.passes();
+        ctx.scoped(|| -> Result<Option<Stamps>> {
             let stamps = ctx.timer.as_ref().map(|timer| {
-                let resolved = pool.get(ctx, "timestamps", 16, wgpu::BufferUsages::QUERY_RESOLVE);
-                let read = pool.get(ctx, "timestamps_read", 16, wgpu::BufferUsages::MAP_READ);
+                let bytes = 16 * u64::from(TIMED_PASSES);
+                let resolved = pool.get(ctx, "timestamps", bytes, wgpu::BufferUsages::QUERY_RESOLVE);
+                let read = pool.get(ctx, "timestamps_read", bytes, wgpu::BufferUsages::MAP_READ);
                 (timer, resolved, read)
             });
             let [params_name, tables_name] = self.arenas;
@@ -329,16 +356,17 @@ impl Plan {
             let mut encoder = ctx
                 .device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-            {
+            for (index, (_, range)) in passes.iter().enumerate() {
+                let slot = 2 * index as u32;
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: None,
                     timestamp_writes: stamps.as_ref().map(|(timer, _, _)| wgpu::ComputePassTimestampWrites {
                         query_set: &timer.queries,
-                        beginning_of_pass_write_index: Some(0),
-                        end_of_pass_write_index: Some(1),
+                        beginning_of_pass_write_index: Some(slot),
+                        end_of_pass_write_index: Some(slot + 1),
                     }),
                 });
-                for (step, &(p_off, t_off)) in self.steps.iter().zip(&offsets) {
+                for (step, &(p_off, t_off)) in self.steps[range.clone()].iter().zip(&offsets[range.clone()]) {
                     let pipeline = &kernels.pipelines[&step.kernel];
                     let mut entries = vec![
                         (0, params_buffer.clone(), p_off, std::mem::size_of::<Params>() as u64),
@@ -373,13 +401,34 @@ impl Plan {
             for (from, to, bytes) in &self.copies {
                 encoder.copy_buffer_to_buffer(from, 0, to, 0, *bytes);
             }
+            let slots = 2 * passes.len() as u32;
             if let Some((timer, resolved, read)) = &stamps {
-                encoder.resolve_query_set(&timer.queries, 0..2, resolved, 0);
-                encoder.copy_buffer_to_buffer(resolved, 0, read, 0, 16);
+                encoder.resolve_query_set(&timer.queries, 0..slots, resolved, 0);
+                encoder.copy_buffer_to_buffer(resolved, 0, read, 0, 8 * u64::from(slots));
             }
             ctx.queue.submit([encoder.finish()]);
-            Ok(stamps.map(|(_, _, read)| read))
+            Ok(stamps.map(|(_, _, read)| Stamps {
+                buffer: read,
+                passes: passes.iter().map(|&(what, _)| what).collect(),
+            }))
         })?
+    }
+
+    /// The compute passes: runs of consecutive steps that count as the same thing, one pass even when there is
+    /// no step. When there would be more runs than the query set can time, all steps go in one pass, counted as
+    /// networks.
+    fn passes(&self) -> Vec<(TimedAs, std::ops::Range<usize>)> {
+        let mut runs: Vec<(TimedAs, std::ops::Range<usize>)> = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            match runs.last_mut() {
+                Some((what, range)) if *what == step.timed_as => range.end = i + 1,
+                _ => runs.push((step.timed_as, i..i + 1)),
+            }
+        }
+        if runs.is_empty() || runs.len() > TIMED_PASSES as usize {
+            runs = vec![(TimedAs::Network, 0..self.steps.len())];
+        }
+        runs
     }
 }
 

@@ -196,7 +196,7 @@ impl GpuBackend {
         let stamps = plan.submit(&self.ctx, &self.kernels, &mut pool)?;
         let mut values: Vec<f32> = bytemuck::pod_collect_to_vec(&self.ctx.read(&read.buffer, read.bytes)?);
         values.truncate(out_floats);
-        let device = stamps.map(|s| self.ctx.read_elapsed(&s)).transpose()?;
+        let device = stamps.map(|s| self.ctx.read_elapsed(&s).map(|t| t.total)).transpose()?;
         Ok((values, device))
     }
 

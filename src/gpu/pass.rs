@@ -6,7 +6,7 @@ use std::sync::MutexGuard;
 use std::time::Duration;
 
 use super::buffers::BufferPool;
-use super::kernels::{Kernel, Params, Plan, Segment, View};
+use super::kernels::{Kernel, Params, Plan, Segment, Stamps, TimedAs, View};
 use super::nets::{level_parts, total_floats, Part};
 use super::{GpuBackend, READBACK, STORAGE};
 use crate::backend::{ImageView, Landmarking, Pass, Refinement};
@@ -172,6 +172,7 @@ impl GpuBackend {
             rgb_bytes,
             floats,
             device_time: None,
+            pyramid_device_time: None,
         })
     }
 }
@@ -185,14 +186,19 @@ pub(crate) struct GpuPass<'a> {
     floats: usize,
     /// Device time of the submissions since `take_device_time` last ran, when the device has timestamp queries.
     device_time: Option<Duration>,
+    /// The pyramid's part of it, since `take_pyramid_device_time` last ran.
+    pyramid_device_time: Option<Duration>,
 }
 
 impl GpuPass<'_> {
     /// Adds the device time of a submission whose results have been read (so its timestamps are written).
-    fn add_device_time(&mut self, stamps: Option<wgpu::Buffer>) -> Result<()> {
+    fn add_device_time(&mut self, stamps: Option<Stamps>) -> Result<()> {
         if let Some(stamps) = stamps {
             let elapsed = self.gpu.ctx.read_elapsed(&stamps)?;
-            self.device_time = Some(self.device_time.unwrap_or_default() + elapsed);
+            self.device_time = Some(self.device_time.unwrap_or_default() + elapsed.total);
+            if let Some(pyramid) = elapsed.pyramid {
+                self.pyramid_device_time = Some(self.pyramid_device_time.unwrap_or_default() + pyramid);
+            }
         }
         Ok(())
     }
@@ -493,6 +499,7 @@ impl GpuPass<'_> {
         debug_assert!(host_level.is_none() || jobs.len() == 1);
         let resample = match host_level {
             None => {
+                plan.time_as(TimedAs::Pyramid);
                 let normalized = self.record_normalize(&mut plan);
                 let (taps, offsets) = self.upload_taps(jobs);
                 Some((normalized, taps, offsets))
@@ -541,6 +548,8 @@ impl GpuPass<'_> {
 
         for group in groups {
             let parts = level_parts(&levels[group.clone()]);
+            // The resampling is timed apart from P-Net (a compute pass of its own each).
+            plan.time_as(TimedAs::Pyramid);
             match (&resample, host_level) {
                 (Some((normalized, taps, offsets)), _) => self.record_resize(
                     &mut plan,
@@ -552,6 +561,7 @@ impl GpuPass<'_> {
                 (None, Some(level)) => ctx.queue.write_buffer(&pyramid.buffer, 0, bytemuck::cast_slice(level)),
                 (None, None) => {}
             }
+            plan.time_as(TimedAs::Network);
             let maps = self
                 .gpu
                 .pnet
@@ -811,6 +821,10 @@ impl Pass for GpuPass<'_> {
 
     fn take_device_time(&mut self) -> Option<Duration> {
         self.device_time.take()
+    }
+
+    fn take_pyramid_device_time(&mut self) -> Option<Duration> {
+        self.pyramid_device_time.take()
     }
 }
 

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::nets::level_parts;
-use super::pass::{landmarkings, proposal, refinements, LevelJob, Net, Window};
+use super::pass::{landmarkings, proposal, refinements, GpuPass, LevelJob, Net, Window};
 use super::GpuBackend;
 use crate::backend::{ImageView, Landmarking, Pass, Refinement};
 use crate::cpu::resize::{resize_area_into, Layout, ResizeScratch};
@@ -121,6 +121,8 @@ pub(crate) struct TiledPass<'a> {
     gpu: &'a GpuBackend,
     image: ImageView<'a>,
     device_time: Option<Duration>,
+    /// The pyramid's part of `device_time` (the strips resampled on the device).
+    pyramid_device_time: Option<Duration>,
 }
 
 impl<'a> TiledPass<'a> {
@@ -129,13 +131,19 @@ impl<'a> TiledPass<'a> {
             gpu,
             image,
             device_time: None,
+            pyramid_device_time: None,
         }
     }
 
-    fn add_device_time(&mut self, elapsed: Option<Duration>) {
-        if let Some(elapsed) = elapsed {
-            self.device_time = Some(self.device_time.unwrap_or_default() + elapsed);
-        }
+    /// Adds the device times that `pass` measured since they were last taken.
+    fn add_device_time(&mut self, pass: &mut GpuPass<'_>) {
+        let add = |sum: &mut Option<Duration>, elapsed: Option<Duration>| {
+            if let Some(elapsed) = elapsed {
+                *sum = Some(sum.unwrap_or_default() + elapsed);
+            }
+        };
+        add(&mut self.device_time, pass.take_device_time());
+        add(&mut self.pyramid_device_time, pass.take_pyramid_device_time());
     }
 
     /// R-Net or O-Net on host-cut crops of the image.
@@ -143,7 +151,7 @@ impl<'a> TiledPass<'a> {
         let mut pass = self.gpu.start(&[])?;
         let image = self.image.into();
         let rows = pass.scoped(|pass| pass.run_crops(boxes, size, net, width, Some(image)))?;
-        self.add_device_time(pass.take_device_time());
+        self.add_device_time(&mut pass);
         Ok(rows)
     }
 }
@@ -196,7 +204,7 @@ impl Pass for TiledPass<'_> {
                         pass.select_cells(&[strip.job], threshold, Some(rows))?
                     }
                 };
-                self.add_device_time(pass.take_device_time());
+                self.add_device_time(&mut pass);
                 cells.extend(records.iter().map(|r| proposal(r, strip.first_map_row as u32)));
             }
         }
@@ -217,5 +225,9 @@ impl Pass for TiledPass<'_> {
 
     fn take_device_time(&mut self) -> Option<Duration> {
         self.device_time.take()
+    }
+
+    fn take_pyramid_device_time(&mut self) -> Option<Duration> {
+        self.pyramid_device_time.take()
     }
 }

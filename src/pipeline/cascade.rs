@@ -77,6 +77,8 @@ fn stages(
     pass.propose(levels, options.thresholds.pnet, proposals)?;
     t.pnet = start.elapsed();
     t.pnet_device = pass.take_device_time();
+    t.pyramid = pass.take_pyramid_share().map(|share| t.pnet.mul_f64(share));
+    t.pyramid_device = pass.take_pyramid_device_time();
     t.pnet_multiply_adds = levels.iter().flatten().map(pnet_multiply_adds).sum();
     let start = Instant::now();
     t.proposals = proposals.iter().flat_map(|p| &p[..]).map(Vec::len).sum();

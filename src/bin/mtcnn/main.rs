@@ -204,6 +204,14 @@ fn print_stages(stages: &[mtcnn_wgpu::StageTimings]) {
         c.pnet_multiply_adds,
         format!("levels {}, cells above threshold {}", c.levels, c.proposals),
     );
+    let pyramid = stages.iter().map(|t| t.pyramid).collect::<Option<Vec<_>>>().map(median);
+    let pyramid_device = device(|t| t.pyramid_device);
+    if pyramid.is_some() || pyramid_device.is_some() {
+        let column = |d: Option<Duration>| d.map_or(format!("{:>10}", "-"), |d| format!("{:10.2}", ms(d)));
+        // On the CPU the share is measured in the threads' time; on a GPU by timestamps.
+        let wall = pyramid.map_or(format!("{:>8}", "-"), |d| format!("{:8.2}", ms(d)));
+        println!("  {:<16} {wall} {}", "  (pyramid)", column(pyramid_device));
+    }
     host_only(
         "P-Net NMS",
         m(|t| t.pnet_nms),
