@@ -64,14 +64,10 @@ impl StageTimings {
 
     /// Adds another pass's times and counts (a batch run as several passes).
     pub(crate) fn accumulate(&mut self, other: &StageTimings) {
-        let add = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
-            (None, None) => None,
-            (a, b) => Some(a.unwrap_or_default() + b.unwrap_or_default()),
-        };
         self.levels += other.levels;
         self.upload += other.upload;
         self.pnet += other.pnet;
-        self.pyramid = add(self.pyramid, other.pyramid);
+        self.pyramid = sum_times(self.pyramid, other.pyramid);
         self.proposals += other.proposals;
         self.pnet_nms += other.pnet_nms;
         self.rnet_inputs += other.rnet_inputs;
@@ -81,10 +77,10 @@ impl StageTimings {
         self.onet += other.onet;
         self.onet_nms += other.onet_nms;
         self.faces += other.faces;
-        self.pnet_device = add(self.pnet_device, other.pnet_device);
-        self.pyramid_device = add(self.pyramid_device, other.pyramid_device);
-        self.rnet_device = add(self.rnet_device, other.rnet_device);
-        self.onet_device = add(self.onet_device, other.onet_device);
+        self.pnet_device = sum_times(self.pnet_device, other.pnet_device);
+        self.pyramid_device = sum_times(self.pyramid_device, other.pyramid_device);
+        self.rnet_device = sum_times(self.rnet_device, other.rnet_device);
+        self.onet_device = sum_times(self.onet_device, other.onet_device);
         self.pnet_multiply_adds += other.pnet_multiply_adds;
         self.rnet_multiply_adds += other.rnet_multiply_adds;
         self.onet_multiply_adds += other.onet_multiply_adds;
@@ -93,5 +89,13 @@ impl StageTimings {
     /// The multiply-adds of all three networks.
     pub fn multiply_adds(&self) -> u64 {
         self.pnet_multiply_adds + self.rnet_multiply_adds + self.onet_multiply_adds
+    }
+}
+
+/// The sum of two measured times, `None` when neither was measured (a device without timestamp queries).
+pub(crate) fn sum_times(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or_default() + b.unwrap_or_default()),
     }
 }

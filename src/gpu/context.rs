@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::kernels::{Stamps, TimedAs};
 use crate::error::{Error, Result};
+use crate::timings::sum_times;
 
 /// The device time of one submission's compute passes, and the part of it that resampled the pyramid.
 #[derive(Clone, Copy, Debug, Default)]
@@ -203,7 +204,7 @@ impl GpuContext {
             let elapsed = std::time::Duration::from_nanos((pair[1].saturating_sub(pair[0]) as f64 * per_tick) as u64);
             time.total += elapsed;
             if what == TimedAs::Pyramid {
-                time.pyramid = Some(time.pyramid.unwrap_or_default() + elapsed);
+                time.pyramid = sum_times(time.pyramid, Some(elapsed));
             }
         }
         Ok(time)

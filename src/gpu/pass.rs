@@ -17,6 +17,7 @@ use crate::pipeline::boxes::Proposal;
 use crate::pipeline::crops::CropBox;
 use crate::pipeline::pyramid::{area_normaliser, AreaTaps, PyramidLevel};
 use crate::pipeline::workspace::reset;
+use crate::timings::sum_times;
 
 /// Words a P-Net candidate record takes: level job, row, column, score, four regressions.
 const RECORD: usize = 8;
@@ -195,10 +196,8 @@ impl GpuPass<'_> {
     fn add_device_time(&mut self, stamps: Option<Stamps>) -> Result<()> {
         if let Some(stamps) = stamps {
             let elapsed = self.gpu.ctx.read_elapsed(&stamps)?;
-            self.device_time = Some(self.device_time.unwrap_or_default() + elapsed.total);
-            if let Some(pyramid) = elapsed.pyramid {
-                self.pyramid_device_time = Some(self.pyramid_device_time.unwrap_or_default() + pyramid);
-            }
+            self.device_time = sum_times(self.device_time, Some(elapsed.total));
+            self.pyramid_device_time = sum_times(self.pyramid_device_time, elapsed.pyramid);
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ use crate::pipeline::boxes::Proposal;
 use crate::pipeline::crops::CropBox;
 use crate::pipeline::pyramid::{AreaTaps, PyramidLevel};
 use crate::pipeline::workspace::reset;
+use crate::timings::sum_times;
 
 /// Level rows that P-Net output rows `m0..m1` read: conv 3, pool 2 (stride 2), conv 3, conv 3.
 fn level_rows(m0: usize, m1: usize, level_height: usize) -> (usize, usize) {
@@ -137,13 +138,8 @@ impl<'a> TiledPass<'a> {
 
     /// Adds the device times that `pass` measured since they were last taken.
     fn add_device_time(&mut self, pass: &mut GpuPass<'_>) {
-        let add = |sum: &mut Option<Duration>, elapsed: Option<Duration>| {
-            if let Some(elapsed) = elapsed {
-                *sum = Some(sum.unwrap_or_default() + elapsed);
-            }
-        };
-        add(&mut self.device_time, pass.take_device_time());
-        add(&mut self.pyramid_device_time, pass.take_pyramid_device_time());
+        self.device_time = sum_times(self.device_time, pass.take_device_time());
+        self.pyramid_device_time = sum_times(self.pyramid_device_time, pass.take_pyramid_device_time());
     }
 
     /// R-Net or O-Net on host-cut crops of the image.
