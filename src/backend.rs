@@ -94,4 +94,9 @@ pub(crate) trait Pass {
     fn take_pyramid_device_time(&mut self) -> Option<std::time::Duration> {
         None
     }
+
+    /// What the work since the last call copied back from a device to the host (a GPU).
+    fn take_readback(&mut self) -> Option<crate::timings::Readback> {
+        None
+    }
 }

@@ -27,6 +27,8 @@
 //! application's own wgpu device is built with [`DetectorBuilder::wgpu_device`]; [`Detector::detect_async`] serves
 //! async executors.
 
+#![warn(missing_docs)]
+
 pub mod align;
 mod backend;
 mod cpu;
@@ -47,7 +49,7 @@ pub use detector::{Detector, DetectorBuilder};
 pub use error::{Error, Result};
 pub use face::{BoundingBox, Face, Keypoints, Point, Unrounded};
 pub use options::{DetectorOptions, Device, NmsThresholds, PyramidRule, Stages, Thresholds};
-pub use timings::StageTimings;
+pub use timings::{Readback, StageTimings};
 pub use weights::Weights;
 /// The wgpu version this crate is built against, for [`DetectorBuilder::wgpu_device`].
 pub use wgpu;

@@ -7,7 +7,8 @@ use std::time::Duration;
 ///
 /// The wall-clock times include everything the host does for a stage (uploads, encoding, waiting, readback). On a
 /// GPU whose adapter offers timestamp queries, the `*_device` fields hold the time the stage's compute pass took
-/// on the device itself; elsewhere they are `None`. The `*_multiply_adds` fields count the networks' work, so
+/// on the device itself; elsewhere they are `None`. On a GPU the `*_readback` fields say what each stage copied
+/// back to the host and how long that took; on the CPU they are `None`. The `*_multiply_adds` fields count the networks' work, so
 /// `multiply_adds / time` is the achieved rate.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct StageTimings {
@@ -48,6 +49,13 @@ pub struct StageTimings {
     pub rnet_device: Option<Duration>,
     /// Device time of the O-Net crops and network.
     pub onet_device: Option<Duration>,
+    /// What the pyramid and P-Net stage read back (GPU only): the count and records of the cells above the
+    /// threshold.
+    pub pnet_readback: Option<Readback>,
+    /// What the R-Net stage read back (GPU only): six floats a candidate.
+    pub rnet_readback: Option<Readback>,
+    /// What the O-Net stage read back (GPU only): sixteen floats a candidate.
+    pub onet_readback: Option<Readback>,
     /// Multiply-adds of P-Net over every level.
     pub pnet_multiply_adds: u64,
     /// Multiply-adds of R-Net over its inputs.
@@ -67,7 +75,7 @@ impl StageTimings {
         self.levels += other.levels;
         self.upload += other.upload;
         self.pnet += other.pnet;
-        self.pyramid = sum_times(self.pyramid, other.pyramid);
+        self.pyramid = sum_measured(self.pyramid, other.pyramid);
         self.proposals += other.proposals;
         self.pnet_nms += other.pnet_nms;
         self.rnet_inputs += other.rnet_inputs;
@@ -77,10 +85,13 @@ impl StageTimings {
         self.onet += other.onet;
         self.onet_nms += other.onet_nms;
         self.faces += other.faces;
-        self.pnet_device = sum_times(self.pnet_device, other.pnet_device);
-        self.pyramid_device = sum_times(self.pyramid_device, other.pyramid_device);
-        self.rnet_device = sum_times(self.rnet_device, other.rnet_device);
-        self.onet_device = sum_times(self.onet_device, other.onet_device);
+        self.pnet_device = sum_measured(self.pnet_device, other.pnet_device);
+        self.pyramid_device = sum_measured(self.pyramid_device, other.pyramid_device);
+        self.rnet_device = sum_measured(self.rnet_device, other.rnet_device);
+        self.onet_device = sum_measured(self.onet_device, other.onet_device);
+        self.pnet_readback = sum_measured(self.pnet_readback, other.pnet_readback);
+        self.rnet_readback = sum_measured(self.rnet_readback, other.rnet_readback);
+        self.onet_readback = sum_measured(self.onet_readback, other.onet_readback);
         self.pnet_multiply_adds += other.pnet_multiply_adds;
         self.rnet_multiply_adds += other.rnet_multiply_adds;
         self.onet_multiply_adds += other.onet_multiply_adds;
@@ -92,8 +103,32 @@ impl StageTimings {
     }
 }
 
-/// The sum of two measured times, `None` when neither was measured (a device without timestamp queries).
-pub(crate) fn sum_times(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+/// What a GPU stage copied from the device to the host: the results the CPU needs for the next step (the NMS),
+/// never whole feature maps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Readback {
+    /// Bytes copied to the host.
+    pub bytes: u64,
+    /// From the GPU having finished the stage's work to the bytes being in host memory: mapping the readback
+    /// buffers and copying them out. The device's own copy into those buffers is part of the submission, in
+    /// neither this nor the device time.
+    pub time: Duration,
+}
+
+impl std::ops::Add for Readback {
+    type Output = Readback;
+
+    fn add(self, other: Readback) -> Readback {
+        Readback {
+            bytes: self.bytes + other.bytes,
+            time: self.time + other.time,
+        }
+    }
+}
+
+/// The sum of two measurements (times, readbacks), `None` when neither was measured (a device without timestamp
+/// queries, or the CPU).
+pub(crate) fn sum_measured<T: Copy + Default + std::ops::Add<Output = T>>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
         (None, None) => None,
         (a, b) => Some(a.unwrap_or_default() + b.unwrap_or_default()),

@@ -174,6 +174,13 @@ fn bench_prints_median_and_minimum() {
         .and_then(|v| v.parse().ok())
         .expect(pyramid);
     assert!(ms > 0.0, "{pyramid}");
+    // The CPU reads nothing back: its network rows show "-" for the device, host and readback columns.
+    let rnet = s
+        .lines()
+        .find(|l| l.trim_start().starts_with("crops + R-Net"))
+        .expect(&s);
+    let columns: Vec<&str> = rnet.split_whitespace().collect();
+    assert_eq!(columns[4..8], ["-", "-", "-", "-"], "{rnet}");
 }
 
 #[test]

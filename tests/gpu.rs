@@ -230,6 +230,30 @@ fn stage_timings_report_work_and_device_time() {
     assert_eq!(c.onet_multiply_adds, c.onet_inputs as u64 * 12_909_952);
     assert!(c.pnet_multiply_adds > 100_000_000, "{}", c.pnet_multiply_adds);
     assert_eq!((c.pnet_device, c.rnet_device, c.onet_device), (None, None, None));
+    assert_eq!((c.pnet_readback, c.rnet_readback, c.onet_readback), (None, None, None));
+
+    // Each GPU stage reads back only what the NMS needs: P-Net the count and the records (eight words) of the
+    // cells above the threshold, the first 4096 slots at once; R-Net six floats a candidate, O-Net sixteen.
+    let (pnet, rnet, onet) = (
+        g.pnet_readback.expect("P-Net reads back"),
+        g.rnet_readback.expect("R-Net reads back"),
+        g.onet_readback.expect("O-Net reads back"),
+    );
+    assert!(g.proposals > 0 && g.proposals < 4096, "{}", g.proposals);
+    assert!(
+        pnet.bytes >= 4 + 32 * g.proposals as u64 && pnet.bytes <= 4 + 32 * 4096,
+        "{} bytes for {} cells",
+        pnet.bytes,
+        g.proposals
+    );
+    assert_eq!(rnet.bytes, 4 * 6 * g.rnet_inputs as u64);
+    assert_eq!(onet.bytes, 4 * 16 * g.onet_inputs as u64);
+    for (read, wall) in [(pnet, g.pnet), (rnet, g.rnet), (onet, g.onet)] {
+        assert!(
+            read.time > std::time::Duration::ZERO && read.time < wall,
+            "{read:?} of {wall:?}"
+        );
+    }
 
     // Device times come from timestamp queries: present exactly when the adapter offers them, and within the
     // stage's wall time.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::kernels::{Stamps, TimedAs};
 use crate::error::{Error, Result};
-use crate::timings::sum_times;
+use crate::timings::sum_measured;
 
 /// The device time of one submission's compute passes, and the part of it that resampled the pyramid.
 #[derive(Clone, Copy, Debug, Default)]
@@ -204,7 +204,7 @@ impl GpuContext {
             let elapsed = std::time::Duration::from_nanos((pair[1].saturating_sub(pair[0]) as f64 * per_tick) as u64);
             time.total += elapsed;
             if what == TimedAs::Pyramid {
-                time.pyramid = sum_times(time.pyramid, Some(elapsed));
+                time.pyramid = sum_measured(time.pyramid, Some(elapsed));
             }
         }
         Ok(time)
@@ -212,17 +212,20 @@ impl GpuContext {
 
     /// Waits for the GPU, maps `buffer` (MAP_READ) and copies its first `size` bytes out.
     pub fn read(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        self.read_timed(buffer, size).map(|(bytes, _)| bytes)
+    }
+
+    /// [`GpuContext::read`], also returning how long the readback itself took: the time from the GPU having
+    /// finished its work to the bytes being in host memory (mapping the buffer and copying it out).
+    pub fn read_timed(&self, buffer: &wgpu::Buffer, size: u64) -> Result<(Vec<u8>, std::time::Duration)> {
+        self.wait()?;
+        let start = std::time::Instant::now();
         let slice = buffer.slice(..size);
         let (sender, receiver) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = sender.send(r);
         });
-        if let Err(e) = self.device.poll(wgpu::PollType::wait_indefinitely()) {
-            return Err(self
-                .check_alive()
-                .err()
-                .unwrap_or_else(|| Error::Gpu(format!("waiting for the GPU: {e}"))));
-        }
+        self.wait()?;
         if !matches!(receiver.recv(), Ok(Ok(()))) {
             return Err(self
                 .check_alive()
@@ -234,6 +237,17 @@ impl GpuContext {
             .map_err(|e| Error::Gpu(format!("mapped range: {e:?}")))?
             .to_vec();
         buffer.unmap();
-        Ok(bytes)
+        Ok((bytes, start.elapsed()))
+    }
+
+    /// Blocks until the GPU has finished everything submitted (and run the callbacks that finishing resolves).
+    fn wait(&self) -> Result<()> {
+        match self.device.poll(wgpu::PollType::wait_indefinitely()) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self
+                .check_alive()
+                .err()
+                .unwrap_or_else(|| Error::Gpu(format!("waiting for the GPU: {e}")))),
+        }
     }
 }

@@ -17,7 +17,7 @@ use crate::pipeline::boxes::Proposal;
 use crate::pipeline::crops::CropBox;
 use crate::pipeline::pyramid::{area_normaliser, AreaTaps, PyramidLevel};
 use crate::pipeline::workspace::reset;
-use crate::timings::sum_times;
+use crate::timings::{sum_measured, Readback};
 
 /// Words a P-Net candidate record takes: level job, row, column, score, four regressions.
 const RECORD: usize = 8;
@@ -25,6 +25,8 @@ const RECORD: usize = 8;
 pub(crate) const CANDIDATE_SLOTS: usize = 1 << 15;
 /// Candidate records the first P-Net readback takes (128 KiB); more are read only when more cells passed.
 const FIRST_READ: usize = 4096;
+/// Image rows one work item of the AREA resize's row pass sums (`resize_rows.wgsl`).
+const ROW_SUM_BAND: usize = 8;
 
 /// One output row's or column's AREA taps: first input index, tap count, first and last weight bits.
 type AreaEntry = [u32; 4];
@@ -174,6 +176,7 @@ impl GpuBackend {
             floats,
             device_time: None,
             pyramid_device_time: None,
+            readback: None,
         })
     }
 }
@@ -189,6 +192,8 @@ pub(crate) struct GpuPass<'a> {
     device_time: Option<Duration>,
     /// The pyramid's part of it, since `take_pyramid_device_time` last ran.
     pyramid_device_time: Option<Duration>,
+    /// What the stage's results took to read back, since `take_readback` last ran.
+    readback: Option<Readback>,
 }
 
 impl GpuPass<'_> {
@@ -196,10 +201,17 @@ impl GpuPass<'_> {
     fn add_device_time(&mut self, stamps: Option<Stamps>) -> Result<()> {
         if let Some(stamps) = stamps {
             let elapsed = self.gpu.ctx.read_elapsed(&stamps)?;
-            self.device_time = sum_times(self.device_time, Some(elapsed.total));
-            self.pyramid_device_time = sum_times(self.pyramid_device_time, elapsed.pyramid);
+            self.device_time = sum_measured(self.device_time, Some(elapsed.total));
+            self.pyramid_device_time = sum_measured(self.pyramid_device_time, elapsed.pyramid);
         }
         Ok(())
+    }
+
+    /// Waits for the GPU and reads the first `bytes` of `buffer` (MAP_READ), counted as the stage's readback.
+    fn read_back(&mut self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let (values, time) = self.gpu.ctx.read_timed(buffer, bytes)?;
+        self.readback = sum_measured(self.readback, Some(Readback { bytes, time }));
+        Ok(values)
     }
 
     /// Runs a stage inside error scopes, so that buffer creation and uploads are covered as well as the dispatches.
@@ -294,14 +306,19 @@ impl GpuPass<'_> {
             .map(|i| Segment {
                 in_off: i.rgb_word as u32,
                 out_off: i.float as u32,
-                start: i.float as u32,
+                start: i.rgb_word as u32,
+                a: (i.width * i.height * 3) as u32,
                 ..Default::default()
             })
             .collect();
         plan.dispatch(
             Kernel::Normalize,
             Params {
-                total: self.floats as u32,
+                // One work item per word of the upload: the images' words follow one another.
+                total: self
+                    .images
+                    .last()
+                    .map_or(0, |i| i.rgb_word + (i.width * i.height * 3).div_ceil(4)) as u32,
                 ..Default::default()
             },
             segments,
@@ -366,7 +383,7 @@ impl GpuPass<'_> {
                 e: k.to_bits(),
                 ..Default::default()
             });
-            row_items += (image.height * p.w) as u32;
+            row_items += (image.height.div_ceil(ROW_SUM_BAND) * p.w) as u32;
             row_offset += self.row_sum_floats(job) as u32;
             pixel_items += (p.h * p.w) as u32;
         }
@@ -374,6 +391,7 @@ impl GpuPass<'_> {
             Kernel::ResizeRows,
             Params {
                 total: row_items,
+                size: ROW_SUM_BAND as u32,
                 ..Default::default()
             },
             row_segments,
@@ -604,7 +622,7 @@ impl GpuPass<'_> {
         let first_bytes = ((1 + first_records * RECORD) * 4) as u64;
         plan.copy(&candidates.buffer, &read.buffer, first_bytes);
         let stamps = plan.submit(ctx, &self.gpu.kernels, &mut self.pool)?;
-        let mut words: Vec<u32> = bytemuck::pod_collect_to_vec(&ctx.read(&read.buffer, first_bytes)?);
+        let mut words: Vec<u32> = bytemuck::pod_collect_to_vec(&self.read_back(&read.buffer, first_bytes)?);
         self.add_device_time(stamps)?;
         let count = words.first().copied().unwrap_or(0) as usize;
         if count > first_records {
@@ -612,7 +630,7 @@ impl GpuPass<'_> {
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             encoder.copy_buffer_to_buffer(&candidates.buffer, 0, &read.buffer, 0, bytes);
             ctx.queue.submit([encoder.finish()]);
-            words = bytemuck::pod_collect_to_vec(&ctx.read(&read.buffer, bytes)?);
+            words = bytemuck::pod_collect_to_vec(&self.read_back(&read.buffer, bytes)?);
         }
         Ok((count, words))
     }
@@ -703,7 +721,7 @@ impl GpuPass<'_> {
         let read = self.buffer(names[5], n * width, READBACK);
         plan.copy(&results.buffer, &read.buffer, read.bytes);
         let stamps = plan.submit(&gpu.ctx, &gpu.kernels, &mut self.pool)?;
-        let rows: Vec<f32> = bytemuck::pod_collect_to_vec(&gpu.ctx.read(&read.buffer, read.bytes)?);
+        let rows: Vec<f32> = bytemuck::pod_collect_to_vec(&self.read_back(&read.buffer, read.bytes)?);
         self.add_device_time(stamps)?;
         let mut rest = rows[..n * width].chunks_exact(width);
         Ok(boxes
@@ -824,6 +842,10 @@ impl Pass for GpuPass<'_> {
 
     fn take_pyramid_device_time(&mut self) -> Option<Duration> {
         self.pyramid_device_time.take()
+    }
+
+    fn take_readback(&mut self) -> Option<Readback> {
+        self.readback.take()
     }
 }
 

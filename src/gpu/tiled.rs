@@ -20,7 +20,7 @@ use crate::pipeline::boxes::Proposal;
 use crate::pipeline::crops::CropBox;
 use crate::pipeline::pyramid::{AreaTaps, PyramidLevel};
 use crate::pipeline::workspace::reset;
-use crate::timings::sum_times;
+use crate::timings::{sum_measured, Readback};
 
 /// Level rows that P-Net output rows `m0..m1` read: conv 3, pool 2 (stride 2), conv 3, conv 3.
 fn level_rows(m0: usize, m1: usize, level_height: usize) -> (usize, usize) {
@@ -124,6 +124,8 @@ pub(crate) struct TiledPass<'a> {
     device_time: Option<Duration>,
     /// The pyramid's part of `device_time` (the strips resampled on the device).
     pyramid_device_time: Option<Duration>,
+    /// What the strips' and chunks' passes read back.
+    readback: Option<Readback>,
 }
 
 impl<'a> TiledPass<'a> {
@@ -133,13 +135,15 @@ impl<'a> TiledPass<'a> {
             image,
             device_time: None,
             pyramid_device_time: None,
+            readback: None,
         }
     }
 
-    /// Adds the device times that `pass` measured since they were last taken.
-    fn add_device_time(&mut self, pass: &mut GpuPass<'_>) {
-        self.device_time = sum_times(self.device_time, pass.take_device_time());
-        self.pyramid_device_time = sum_times(self.pyramid_device_time, pass.take_pyramid_device_time());
+    /// Adds the device times and readbacks that `pass` measured since they were last taken.
+    fn add_measured(&mut self, pass: &mut GpuPass<'_>) {
+        self.device_time = sum_measured(self.device_time, pass.take_device_time());
+        self.pyramid_device_time = sum_measured(self.pyramid_device_time, pass.take_pyramid_device_time());
+        self.readback = sum_measured(self.readback, pass.take_readback());
     }
 
     /// R-Net or O-Net on host-cut crops of the image.
@@ -147,7 +151,7 @@ impl<'a> TiledPass<'a> {
         let mut pass = self.gpu.start(&[])?;
         let image = self.image.into();
         let rows = pass.scoped(|pass| pass.run_crops(boxes, size, net, width, Some(image)))?;
-        self.add_device_time(&mut pass);
+        self.add_measured(&mut pass);
         Ok(rows)
     }
 }
@@ -200,7 +204,7 @@ impl Pass for TiledPass<'_> {
                         pass.select_cells(&[strip.job], threshold, Some(rows))?
                     }
                 };
-                self.add_device_time(&mut pass);
+                self.add_measured(&mut pass);
                 cells.extend(records.iter().map(|r| proposal(r, strip.first_map_row as u32)));
             }
         }
@@ -225,5 +229,9 @@ impl Pass for TiledPass<'_> {
 
     fn take_pyramid_device_time(&mut self) -> Option<Duration> {
         self.pyramid_device_time.take()
+    }
+
+    fn take_readback(&mut self) -> Option<Readback> {
+        self.readback.take()
     }
 }

@@ -103,7 +103,8 @@ struct BenchArgs {
     /// Timed runs after the warm-up.
     #[arg(long, default_value_t = 20)]
     runs: usize,
-    /// Also print the median time of each stage and the candidate counts.
+    /// Also print the median time of each stage (wall, device, host, readback), its work and rate, and the
+    /// candidate counts.
     #[arg(long)]
     stages: bool,
     /// Time `detect_batch` on this many copies of the image (frames a second = batch / time).
@@ -161,25 +162,42 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// The median of each stage: wall-clock time, device time (GPU timestamp queries, when the adapter has them), the
-/// host's share of the wall time (uploads, encoding, waiting, readback), the networks' multiply-adds and the rate
-/// achieved (on the device time when there is one), then the candidate counts.
+/// host's share of the wall time (uploads, encoding, waiting, readback), the readback (GPU: its time and size),
+/// the networks' multiply-adds and the rate achieved (on the device time when there is one), then the candidate
+/// counts.
 fn print_stages(stages: &[mtcnn_wgpu::StageTimings]) {
     type Pick = fn(&mtcnn_wgpu::StageTimings) -> Duration;
     type PickDevice = fn(&mtcnn_wgpu::StageTimings) -> Option<Duration>;
+    type PickReadback = fn(&mtcnn_wgpu::StageTimings) -> Option<mtcnn_wgpu::Readback>;
     let m = |f: Pick| median(stages.iter().map(f).collect());
     let device = |f: PickDevice| {
         let times: Option<Vec<Duration>> = stages.iter().map(f).collect();
         times.map(median)
     };
+    // The size is the same every run; the time is the median.
+    let readback = |f: PickReadback| {
+        let all: Option<Vec<mtcnn_wgpu::Readback>> = stages.iter().map(f).collect();
+        all.map(|all| (median(all.iter().map(|r| r.time).collect()), all[0].bytes))
+    };
+    let missing = || format!("{:>10}", "-");
     let c = &stages[0];
-    println!("  stage              wall ms  device ms    host ms   G mul-add   G mul-add/s");
-    let network = |name: &str, wall: Duration, device: Option<Duration>, work: u64, note: String| {
+    println!("  stage              wall ms  device ms    host ms    read ms    read KB   G mul-add   G mul-add/s");
+    let network = |name: &str,
+                   wall: Duration,
+                   device: Option<Duration>,
+                   read: Option<(Duration, u64)>,
+                   work: u64,
+                   note: String| {
         let (device_ms, host_ms) = match device {
             Some(d) => (
                 format!("{:10.2}", ms(d)),
                 format!("{:10.2}", ms(wall.saturating_sub(d))),
             ),
-            None => (format!("{:>10}", "-"), format!("{:>10}", "-")),
+            None => (missing(), missing()),
+        };
+        let (read_ms, read_kb) = match read {
+            Some((time, bytes)) => (format!("{:10.3}", ms(time)), format!("{:10.1}", bytes as f64 / 1024.0)),
+            None => (missing(), missing()),
         };
         let seconds = device.unwrap_or(wall).as_secs_f64();
         let rate = if seconds > 0.0 {
@@ -187,27 +205,31 @@ fn print_stages(stages: &[mtcnn_wgpu::StageTimings]) {
         } else {
             0.0
         };
-        println!(
-            "  {name:<16} {:8.2} {device_ms} {host_ms} {:11.3} {:13.1}  {note}",
+        let line = format!(
+            "  {name:<16} {:8.2} {device_ms} {host_ms} {read_ms} {read_kb} {:11.3} {:13.1}  {note}",
             ms(wall),
             work as f64 / 1e9,
             rate
         );
+        println!("{}", line.trim_end());
     };
-    let host_only =
-        |name: &str, wall: Duration, note: String| println!("  {name:<16} {:8.2} {:>47}  {note}", ms(wall), "");
+    let host_only = |name: &str, wall: Duration, note: String| {
+        let line = format!("  {name:<16} {:8.2} {:>69}  {note}", ms(wall), "");
+        println!("{}", line.trim_end());
+    };
     host_only("upload", m(|t| t.upload), String::new());
     network(
         "pyramid + P-Net",
         m(|t| t.pnet),
         device(|t| t.pnet_device),
+        readback(|t| t.pnet_readback),
         c.pnet_multiply_adds,
         format!("levels {}, cells above threshold {}", c.levels, c.proposals),
     );
     let pyramid = stages.iter().map(|t| t.pyramid).collect::<Option<Vec<_>>>().map(median);
     let pyramid_device = device(|t| t.pyramid_device);
     if pyramid.is_some() || pyramid_device.is_some() {
-        let column = |d: Option<Duration>| d.map_or(format!("{:>10}", "-"), |d| format!("{:10.2}", ms(d)));
+        let column = |d: Option<Duration>| d.map_or_else(missing, |d| format!("{:10.2}", ms(d)));
         // On the CPU the share is measured in the threads' time; on a GPU by timestamps.
         let wall = pyramid.map_or(format!("{:>8}", "-"), |d| format!("{:8.2}", ms(d)));
         println!("  {:<16} {wall} {}", "  (pyramid)", column(pyramid_device));
@@ -221,6 +243,7 @@ fn print_stages(stages: &[mtcnn_wgpu::StageTimings]) {
         "crops + R-Net",
         m(|t| t.rnet),
         device(|t| t.rnet_device),
+        readback(|t| t.rnet_readback),
         c.rnet_multiply_adds,
         String::new(),
     );
@@ -233,6 +256,7 @@ fn print_stages(stages: &[mtcnn_wgpu::StageTimings]) {
         "crops + O-Net",
         m(|t| t.onet),
         device(|t| t.onet_device),
+        readback(|t| t.onet_readback),
         c.onet_multiply_adds,
         String::new(),
     );
@@ -240,7 +264,7 @@ fn print_stages(stages: &[mtcnn_wgpu::StageTimings]) {
     let total = m(|t| t.total());
     let rate = c.multiply_adds() as f64 / total.as_secs_f64().max(1e-12) / 1e9;
     println!(
-        "  total            {:8.2} {:>21} {:11.3} {rate:13.1}",
+        "  total            {:8.2} {:>43} {:11.3} {rate:13.1}",
         ms(total),
         "",
         c.multiply_adds() as f64 / 1e9
