@@ -1,15 +1,15 @@
 //! The public detector: options and weights in, faces out.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 
 use image::{DynamicImage, RgbImage};
 
 use crate::backend::{Backend, ImageView};
 use crate::cpu::{CpuBackend, CpuNets};
+use crate::device_choice::{start_gpu, SharedDevice};
 use crate::error::{Error, Result};
 use crate::face::{BoundingBox, Face, Keypoints, Point};
-use crate::gpu::{GpuBackend, GpuContext};
 use crate::options::{DetectorOptions, Device, NmsThresholds, PyramidRule, Stages, Thresholds};
 use crate::pipeline::boxes::Candidate;
 use crate::pipeline::cascade;
@@ -59,7 +59,7 @@ impl std::fmt::Debug for Detector {
 pub struct DetectorBuilder {
     options: DetectorOptions,
     weights: Option<Weights>,
-    shared: Option<(wgpu::Device, wgpu::Queue)>,
+    shared: Option<SharedDevice>,
 }
 
 impl std::fmt::Debug for DetectorBuilder {
@@ -132,7 +132,9 @@ impl DetectorBuilder {
     /// Runs the networks on a wgpu device and queue that the application already owns (a renderer's, a video
     /// pipeline's) instead of creating a second device. It is used with [`Device::Gpu`] and [`Device::Auto`].
     /// The detector wraps its own work in error scopes and never replaces the device's uncaptured-error
-    /// handler. Use the `wgpu` version this crate re-exports ([`crate::wgpu`]).
+    /// handler. Use the `wgpu` version this crate re-exports ([`crate::wgpu`]). Needs the `gpu` feature (on by
+    /// default).
+    #[cfg(feature = "gpu")]
     pub fn wgpu_device(mut self, device: wgpu::Device, queue: wgpu::Queue) -> Self {
         self.shared = Some((device, queue));
         self
@@ -146,40 +148,9 @@ impl DetectorBuilder {
             Some(w) => w,
             None => Weights::embedded()?,
         };
-        let requested = self.options.device;
-        let gpu = match (requested, self.shared) {
-            (Device::Cpu, _) => None,
-            (_, Some((device, queue))) => {
-                let context = GpuContext::with_device(device, queue, "shared wgpu device".into());
-                Some(GpuBackend::new(context, &weights)?)
-            }
-            (Device::Gpu, None) => Some(GpuBackend::new(GpuContext::any_adapter()?, &weights)?),
-            // Auto never fails for want of a GPU: whatever goes wrong there, the CPU path serves.
-            (Device::Auto, None) => {
-                match GpuContext::hardware_adapter().and_then(|found| match found {
-                    Ok(context) => GpuBackend::new(context, &weights).map(Ok),
-                    Err(reason) => Ok(Err(reason)),
-                }) {
-                    Ok(Ok(gpu)) => {
-                        log_auto_choice(&format!("device auto: using the GPU, {}", gpu.description()));
-                        Some(gpu)
-                    }
-                    Ok(Err(reason)) => {
-                        log_auto_choice(&format!("device auto: using the CPU ({reason})"));
-                        None
-                    }
-                    Err(e) => {
-                        log_auto_choice(&format!("device auto: using the CPU (the GPU failed to start: {e})"));
-                        None
-                    }
-                }
-            }
-        };
+        let gpu = start_gpu(self.options.device, self.shared, &weights, self.options.min_face_size)?;
         let (device, adapter, backend): (Device, Option<String>, Box<dyn Backend>) = match gpu {
-            Some(mut gpu) => {
-                gpu.first_scale = crate::pipeline::pyramid::CELL / self.options.min_face_size;
-                (Device::Gpu, Some(gpu.description().to_string()), Box::new(gpu))
-            }
+            Some(gpu) => (Device::Gpu, Some(gpu.description), gpu.backend),
             None => (Device::Cpu, None, Box::new(CpuBackend::new(CpuNets::new(&weights)))),
         };
         Ok(Detector {
@@ -192,12 +163,6 @@ impl DetectorBuilder {
             }),
         })
     }
-}
-
-/// Logs what `Device::Auto` chose, once per process.
-fn log_auto_choice(message: &str) {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| log::info!("{message}"));
 }
 
 impl Detector {

@@ -24,8 +24,11 @@
 //! The pipeline (`pipeline/`: pyramid, box generation, NMS, regression, crops, landmarks) is written once; the
 //! networks, described once as data (`netdef.rs`), sit behind a small backend interface (`backend.rs`) that the CPU
 //! path (`cpu/`) and the GPU path (`gpu/`, kernels in `shaders/`) implement. A detector that shares the
-//! application's own wgpu device is built with [`DetectorBuilder::wgpu_device`]; [`Detector::detect_async`] serves
-//! async executors.
+//! application's own wgpu device is built with `DetectorBuilder::wgpu_device` (`gpu` feature);
+//! [`Detector::detect_async`] serves async executors.
+//!
+//! Cargo features: `gpu` (the wgpu path) and `cli` (the `mtcnn` tool), both on by default. Without `gpu` the crate
+//! has no wgpu dependency, [`Device::Gpu`] is an [`Error::DeviceUnavailable`] and [`Device::Auto`] uses the CPU.
 
 #![warn(missing_docs)]
 
@@ -33,12 +36,14 @@ pub mod align;
 mod backend;
 mod cpu;
 mod detector;
+mod device_choice;
 mod error;
 mod face;
+#[cfg(feature = "gpu")]
 mod gpu;
 mod netdef;
 mod options;
-#[cfg(test)]
+#[cfg(all(test, feature = "gpu"))]
 mod parity_tests;
 mod pipeline;
 mod timings;
@@ -51,7 +56,8 @@ pub use face::{BoundingBox, Face, Keypoints, Point, Unrounded};
 pub use options::{DetectorOptions, Device, NmsThresholds, PyramidRule, Stages, Thresholds};
 pub use timings::{Readback, StageTimings};
 pub use weights::Weights;
-/// The wgpu version this crate is built against, for [`DetectorBuilder::wgpu_device`].
+/// The wgpu version this crate is built against, for [`DetectorBuilder::wgpu_device`] (with the `gpu` feature).
+#[cfg(feature = "gpu")]
 pub use wgpu;
 
 /// Low-level access to the networks, for tests, benchmarks and tools that feed their own tensors.

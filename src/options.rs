@@ -19,14 +19,14 @@ pub enum Stages {
 pub enum Device {
     /// A hardware GPU (discrete, integrated or virtual) when wgpu finds one and it starts, otherwise the CPU.
     /// Software adapters (lavapipe, SwiftShader, WARP) are slower than the CPU path and never chosen. The choice
-    /// and its reason are logged once (`log` at info level).
+    /// and its reason are logged once (`log` at info level). Built without the `gpu` feature: the CPU.
     #[default]
     Auto,
     /// The pure-Rust, multi-threaded CPU path.
     Cpu,
     /// A wgpu adapter, software ones included (this is how the tests reach lavapipe). Without one, building the
     /// detector returns [`crate::Error::DeviceUnavailable`] with wgpu's message. `WGPU_BACKEND` (vulkan, metal,
-    /// dx12, gl) and `WGPU_POWER_PREF` steer the choice.
+    /// dx12, gl) and `WGPU_POWER_PREF` steer the choice. Built without the `gpu` feature: always that error.
     Gpu,
 }
 

@@ -1,5 +1,7 @@
 //! The `mtcnn` command line: JSON output, several images, --raw, --draw, bench, and bad files.
 
+#![cfg(feature = "cli")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

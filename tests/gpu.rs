@@ -2,6 +2,8 @@
 //! a device shared with the application, and recovery after the device is lost. Without an adapter these tests
 //! print why and pass, unless `MTCNN_REQUIRE_GPU` is set (as in CI), where they fail.
 
+#![cfg(feature = "gpu")]
+
 mod common;
 
 use common::{floats, read_json, shared_data_or_skip};

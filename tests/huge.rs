@@ -4,6 +4,8 @@
 //! error or running out of memory. (`src/parity_tests.rs` does the same with artificially lowered limits on a
 //! small image.)
 
+#![cfg(feature = "gpu")]
+
 mod common;
 
 use image::RgbImage;

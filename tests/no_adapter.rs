@@ -2,6 +2,8 @@
 //! the CPU. Forced by pointing wgpu at a backend that has no driver here (its own test binary, so that the
 //! environment change touches no other test).
 
+#![cfg(feature = "gpu")]
+
 use mtcnn_wgpu::{Detector, Device, Error};
 
 #[test]

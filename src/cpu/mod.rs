@@ -236,14 +236,14 @@ impl Pass for CpuPass<'_> {
 }
 
 /// A CPU pass that owns its scratch, so that a test can hold it next to another backend's pass.
-#[cfg(test)]
+#[cfg(all(test, feature = "gpu"))]
 pub(crate) struct OwnedPass<'a> {
     nets: &'a CpuNets,
     scratch: Scratch,
     images: Vec<ImageView<'a>>,
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "gpu"))]
 impl CpuBackend {
     pub(crate) fn begin<'a>(&'a self, images: &[ImageView<'a>]) -> OwnedPass<'a> {
         OwnedPass {
@@ -254,7 +254,7 @@ impl CpuBackend {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "gpu"))]
 impl OwnedPass<'_> {
     fn pass(&mut self) -> CpuPass<'_> {
         CpuPass {
@@ -265,7 +265,7 @@ impl OwnedPass<'_> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "gpu"))]
 impl Pass for OwnedPass<'_> {
     fn propose(&mut self, levels: &[Vec<PyramidLevel>], threshold: f32, out: &mut [Vec<Vec<Proposal>>]) -> Result<()> {
         self.pass().propose(levels, threshold, out)

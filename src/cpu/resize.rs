@@ -51,7 +51,8 @@ const BAND_INPUT_ROWS: usize = 48;
 /// How a resized image's values lie in its tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Layout {
-    /// HWC: each pixel's channels side by side.
+    /// HWC: each pixel's channels side by side (the GPU path's levels resampled on the host, and the tests).
+    #[cfg_attr(not(any(test, feature = "gpu")), allow(dead_code))]
     Interleaved,
     /// Each row's channels one after the other: row `y`, channel `ch`, column `x` at `(y·c + ch)·w + x`, so that
     /// neighbouring pixels of one channel are neighbours in memory (what P-Net's first layer reads, see
