@@ -185,6 +185,83 @@ fn bench_prints_median_and_minimum() {
     assert_eq!(columns[4..8], ["-", "-", "-", "-"], "{rnet}");
 }
 
+/// `mtcnn bench IMAGE --runs 2 --stages --json` on `device`, parsed.
+fn bench_json(device: &str) -> Output {
+    mtcnn(&[
+        "bench",
+        astronaut().to_str().unwrap(),
+        "--runs",
+        "2",
+        "--stages",
+        "--json",
+        "--device",
+        device,
+    ])
+}
+
+#[test]
+fn bench_json_reports_the_figures_and_each_stage() {
+    let out = bench_json("cpu");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(
+        (
+            &v["width"],
+            &v["height"],
+            &v["device"],
+            &v["runs"],
+            &v["batch"],
+            &v["faces"]
+        ),
+        (&512.into(), &512.into(), &"cpu".into(), &2.into(), &1.into(), &1.into())
+    );
+    assert!(v["adapter"].is_null(), "{v}");
+    let (median, min) = (v["median_ms"].as_f64().unwrap(), v["min_ms"].as_f64().unwrap());
+    assert!(min > 0.0 && min <= median, "{v}");
+    let s = &v["stages"];
+    assert_eq!(s["levels"], 10);
+    assert_eq!(s["faces"], 1);
+    // The work counted per candidate: 1.53 M multiply-adds an R-Net input, 12.9 M an O-Net input.
+    let inputs = |k: &str| s[k].as_u64().unwrap();
+    assert_eq!(s["rnet"]["multiply_adds"], inputs("rnet_inputs") * 1_530_768);
+    assert_eq!(s["onet"]["multiply_adds"], inputs("onet_inputs") * 12_909_952);
+    // The CPU has no device time and reads nothing back; it measures the pyramid's part of P-Net's stage.
+    for stage in ["pnet", "rnet", "onet"] {
+        assert!(
+            s[stage]["device_ms"].is_null() && s[stage]["readback_bytes"].is_null(),
+            "{s}"
+        );
+    }
+    let (pyramid, pnet) = (
+        s["pyramid_ms"].as_f64().unwrap(),
+        s["pnet"]["wall_ms"].as_f64().unwrap(),
+    );
+    assert!(pyramid > 0.0 && pyramid < pnet, "{s}");
+}
+
+#[cfg(feature = "gpu")]
+#[test]
+fn bench_json_on_the_gpu_reports_each_stages_readback() {
+    let out = bench_json("gpu");
+    if !out.status.success() && std::env::var_os("MTCNN_REQUIRE_GPU").is_none_or(|v| v == "0") {
+        eprintln!("SKIPPED: no GPU ({})", text(&out.stderr).trim());
+        return;
+    }
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!((&v["device"], &v["faces"]), (&"gpu".into(), &1.into()));
+    assert!(!v["adapter"].as_str().unwrap().is_empty(), "{v}");
+    let s = &v["stages"];
+    // Six floats back an R-Net candidate, sixteen an O-Net candidate.
+    let inputs = |k: &str| s[k].as_u64().unwrap();
+    assert_eq!(s["rnet"]["readback_bytes"], inputs("rnet_inputs") * 24);
+    assert_eq!(s["onet"]["readback_bytes"], inputs("onet_inputs") * 64);
+    assert!(
+        s["pnet"]["readback_bytes"].as_u64().unwrap() >= 4 + 32 * inputs("proposals"),
+        "{s}"
+    );
+}
+
 #[test]
 fn thresholds_need_three_values() {
     let out = mtcnn(&["detect", astronaut().to_str().unwrap(), "--thresholds", "0.6,0.7"]);

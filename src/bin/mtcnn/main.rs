@@ -1,5 +1,6 @@
 //! `mtcnn`: face detection from the command line, a thin shell over the `mtcnn_wgpu` library.
 
+mod bench;
 mod decoding;
 mod detect;
 mod draw;
@@ -9,7 +10,6 @@ mod jsonl;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mtcnn_wgpu::{Detector, Device, Stages, Thresholds, Weights};
@@ -107,6 +107,9 @@ struct BenchArgs {
     /// candidate counts.
     #[arg(long)]
     stages: bool,
+    /// Print one JSON object (the figures above, and per stage with --stages) instead of text.
+    #[arg(long)]
+    json: bool,
     /// Time `detect_batch` on this many copies of the image (frames a second = batch / time).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     batch: u32,
@@ -152,168 +155,6 @@ fn build_detector(args: &DetectorArgs) -> Result<Detector, String> {
     Ok(detector)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// The median of each stage: wall-clock time, device time (GPU timestamp queries, when the adapter has them), the
-/// host's share of the wall time (uploads, encoding, waiting, readback), the readback (GPU: its time and size),
-/// the networks' multiply-adds and the rate achieved (on the device time when there is one), then the candidate
-/// counts.
-fn print_stages(stages: &[mtcnn_wgpu::StageTimings]) {
-    type Pick = fn(&mtcnn_wgpu::StageTimings) -> Duration;
-    type PickDevice = fn(&mtcnn_wgpu::StageTimings) -> Option<Duration>;
-    type PickReadback = fn(&mtcnn_wgpu::StageTimings) -> Option<mtcnn_wgpu::Readback>;
-    let m = |f: Pick| median(stages.iter().map(f).collect());
-    let device = |f: PickDevice| {
-        let times: Option<Vec<Duration>> = stages.iter().map(f).collect();
-        times.map(median)
-    };
-    // The size is the same every run; the time is the median.
-    let readback = |f: PickReadback| {
-        let all: Option<Vec<mtcnn_wgpu::Readback>> = stages.iter().map(f).collect();
-        all.map(|all| (median(all.iter().map(|r| r.time).collect()), all[0].bytes))
-    };
-    let missing = || format!("{:>10}", "-");
-    let c = &stages[0];
-    println!("  stage              wall ms  device ms    host ms    read ms    read KB   G mul-add   G mul-add/s");
-    let network = |name: &str,
-                   wall: Duration,
-                   device: Option<Duration>,
-                   read: Option<(Duration, u64)>,
-                   work: u64,
-                   note: String| {
-        let (device_ms, host_ms) = match device {
-            Some(d) => (
-                format!("{:10.2}", ms(d)),
-                format!("{:10.2}", ms(wall.saturating_sub(d))),
-            ),
-            None => (missing(), missing()),
-        };
-        let (read_ms, read_kb) = match read {
-            Some((time, bytes)) => (format!("{:10.3}", ms(time)), format!("{:10.1}", bytes as f64 / 1024.0)),
-            None => (missing(), missing()),
-        };
-        let seconds = device.unwrap_or(wall).as_secs_f64();
-        let rate = if seconds > 0.0 {
-            work as f64 / seconds / 1e9
-        } else {
-            0.0
-        };
-        let line = format!(
-            "  {name:<16} {:8.2} {device_ms} {host_ms} {read_ms} {read_kb} {:11.3} {:13.1}  {note}",
-            ms(wall),
-            work as f64 / 1e9,
-            rate
-        );
-        println!("{}", line.trim_end());
-    };
-    let host_only = |name: &str, wall: Duration, note: String| {
-        let line = format!("  {name:<16} {:8.2} {:>69}  {note}", ms(wall), "");
-        println!("{}", line.trim_end());
-    };
-    host_only("upload", m(|t| t.upload), String::new());
-    network(
-        "pyramid + P-Net",
-        m(|t| t.pnet),
-        device(|t| t.pnet_device),
-        readback(|t| t.pnet_readback),
-        c.pnet_multiply_adds,
-        format!("levels {}, cells above threshold {}", c.levels, c.proposals),
-    );
-    let pyramid = stages.iter().map(|t| t.pyramid).collect::<Option<Vec<_>>>().map(median);
-    let pyramid_device = device(|t| t.pyramid_device);
-    if pyramid.is_some() || pyramid_device.is_some() {
-        let column = |d: Option<Duration>| d.map_or_else(missing, |d| format!("{:10.2}", ms(d)));
-        // On the CPU the share is measured in the threads' time; on a GPU by timestamps.
-        let wall = pyramid.map_or(format!("{:>8}", "-"), |d| format!("{:8.2}", ms(d)));
-        println!("  {:<16} {wall} {}", "  (pyramid)", column(pyramid_device));
-    }
-    host_only(
-        "P-Net NMS",
-        m(|t| t.pnet_nms),
-        format!("-> {} candidates", c.rnet_inputs),
-    );
-    network(
-        "crops + R-Net",
-        m(|t| t.rnet),
-        device(|t| t.rnet_device),
-        readback(|t| t.rnet_readback),
-        c.rnet_multiply_adds,
-        String::new(),
-    );
-    host_only(
-        "R-Net NMS",
-        m(|t| t.rnet_nms),
-        format!("-> {} candidates", c.onet_inputs),
-    );
-    network(
-        "crops + O-Net",
-        m(|t| t.onet),
-        device(|t| t.onet_device),
-        readback(|t| t.onet_readback),
-        c.onet_multiply_adds,
-        String::new(),
-    );
-    host_only("O-Net NMS", m(|t| t.onet_nms), format!("-> {} faces", c.faces));
-    let total = m(|t| t.total());
-    let rate = c.multiply_adds() as f64 / total.as_secs_f64().max(1e-12) / 1e9;
-    println!(
-        "  total            {:8.2} {:>43} {:11.3} {rate:13.1}",
-        ms(total),
-        "",
-        c.multiply_adds() as f64 / 1e9
-    );
-}
-
-fn bench(args: &BenchArgs) -> Result<usize, String> {
-    let detector = build_detector(&args.detector)?;
-    let image = decoding::decode(&args.image).map_err(|e| format!("{}: {e}", args.image.display()))?;
-    let runs = args.runs.max(1);
-    let batch = vec![image.clone(); args.batch as usize];
-    let (faces, _) = detector.detect_batch_timed(&batch).map_err(|e| e.to_string())?; // warm-up
-    let faces = faces.first().map_or(0, Vec::len);
-    let mut totals = Vec::with_capacity(runs);
-    let mut stages = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        let (_, t) = detector.detect_batch_timed(&batch).map_err(|e| e.to_string())?;
-        totals.push(start.elapsed());
-        stages.push(t);
-    }
-    let median_total = median(totals.clone());
-    let per_batch = if args.batch > 1 {
-        format!(
-            " for a batch of {}: {:.2} ms a frame, {:.1} frames a second",
-            args.batch,
-            ms(median_total) / f64::from(args.batch),
-            f64::from(args.batch) / median_total.as_secs_f64()
-        )
-    } else {
-        String::new()
-    };
-    println!(
-        "{} {}x{} device {} threads {}: {} faces, median {:.2} ms, min {:.2} ms over {runs} runs{per_batch}",
-        args.image.display(),
-        image.width(),
-        image.height(),
-        detector.device().name(),
-        rayon::current_num_threads(),
-        faces,
-        ms(median_total),
-        ms(*totals.iter().min().unwrap_or(&Duration::ZERO)),
-    );
-    if args.stages {
-        print_stages(&stages);
-    }
-    Ok(0)
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.verbose {
@@ -327,7 +168,7 @@ fn main() -> ExitCode {
         .init();
     let result = match &cli.command {
         Command::Detect(args) => detect::run(args),
-        Command::Bench(args) => bench(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(0) => ExitCode::SUCCESS,
