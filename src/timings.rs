@@ -8,9 +8,13 @@ use std::time::Duration;
 /// The wall-clock times include everything the host does for a stage (uploads, encoding, waiting, readback). On a
 /// GPU whose adapter offers timestamp queries, the `*_device` fields hold the time the stage's compute pass took
 /// on the device itself; elsewhere they are `None`. On a GPU the `*_readback` fields say what each stage copied
-/// back to the host and how long that took; on the CPU they are `None`. The `*_multiply_adds` fields count the networks' work, so
-/// `multiply_adds / time` is the achieved rate.
+/// back to the host and how long that took; on the CPU they are `None`. The `*_multiply_adds` fields count the
+/// networks' work, so `multiply_adds / time` is the achieved rate.
+///
+/// More measurements may be added in later versions (the struct is `#[non_exhaustive]`): read its fields, and
+/// start from `StageTimings::default()` where you need a value of your own.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct StageTimings {
     /// Pyramid levels built.
     pub levels: usize,
@@ -106,6 +110,7 @@ impl StageTimings {
 /// What a GPU stage copied from the device to the host: the results the CPU needs for the next step (the NMS),
 /// never whole feature maps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Readback {
     /// Bytes copied to the host.
     pub bytes: u64,
