@@ -77,26 +77,15 @@ pub(crate) trait Pass {
     /// Crops each box of each image to 48×48 and runs O-Net; one verdict a box into `out[image]`.
     fn landmark(&mut self, boxes: &[Vec<CropBox>], out: &mut [Vec<Landmarking>]) -> Result<()>;
 
-    /// The device time of the work submitted since the last call, where the backend can measure it (a GPU with
-    /// timestamp queries).
-    fn take_device_time(&mut self) -> Option<std::time::Duration> {
-        None
+    /// What the backend measured of the work submitted since the last call: device times (a GPU with timestamp
+    /// queries) and readbacks (a GPU).
+    fn take_device_measures(&mut self) -> crate::timings::DeviceMeasures {
+        Default::default()
     }
 
     /// The pyramid's share (0..=1) of the last `propose`'s time, where the backend measures it apart from P-Net's
     /// (the CPU).
     fn take_pyramid_share(&mut self) -> Option<f64> {
-        None
-    }
-
-    /// The device time of the pyramid's resampling in the last `propose` (part of its device time), where the
-    /// backend can measure it.
-    fn take_pyramid_device_time(&mut self) -> Option<std::time::Duration> {
-        None
-    }
-
-    /// What the work since the last call copied back from a device to the host (a GPU).
-    fn take_readback(&mut self) -> Option<crate::timings::Readback> {
         None
     }
 }

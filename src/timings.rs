@@ -131,6 +131,23 @@ impl std::ops::Add for Readback {
     }
 }
 
+/// What a backend measured of its work since it was last asked: on a GPU, the device time (timestamp queries),
+/// the pyramid's part of it, and the readbacks; `None` where not measured (the CPU, or no timestamp queries).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DeviceMeasures {
+    pub device: Option<Duration>,
+    pub pyramid_device: Option<Duration>,
+    pub readback: Option<Readback>,
+}
+
+impl std::ops::AddAssign for DeviceMeasures {
+    fn add_assign(&mut self, other: DeviceMeasures) {
+        self.device = sum_measured(self.device, other.device);
+        self.pyramid_device = sum_measured(self.pyramid_device, other.pyramid_device);
+        self.readback = sum_measured(self.readback, other.readback);
+    }
+}
+
 /// The sum of two measurements (times, readbacks), `None` when neither was measured (a device without timestamp
 /// queries, or the CPU).
 pub(crate) fn sum_measured<T: Copy + Default + std::ops::Add<Output = T>>(a: Option<T>, b: Option<T>) -> Option<T> {

@@ -6,14 +6,7 @@ use std::sync::Arc;
 
 use super::kernels::{Stamps, TimedAs};
 use crate::error::{Error, Result};
-use crate::timings::sum_measured;
-
-/// The device time of one submission's compute passes, and the part of it that resampled the pyramid.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct DeviceTime {
-    pub total: std::time::Duration,
-    pub pyramid: Option<std::time::Duration>,
-}
+use crate::timings::{sum_measured, DeviceMeasures};
 
 /// A device and queue, with what the detector needs to know about them.
 pub(crate) struct GpuContext {
@@ -195,19 +188,23 @@ impl GpuContext {
     /// The device time of the compute passes whose timestamps `stamps` holds: all of them, and the pyramid's
     /// alone when some passes were the pyramid's. The caller has already waited for the submission that wrote
     /// them.
-    pub fn read_elapsed(&self, stamps: &Stamps) -> Result<DeviceTime> {
+    pub fn read_elapsed(&self, stamps: &Stamps) -> Result<DeviceMeasures> {
         let bytes = 16 * stamps.passes.len() as u64;
         let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&self.read(&stamps.buffer, bytes)?);
         let per_tick = self.timer.as_ref().map_or(0.0, |t| t.nanoseconds_per_tick);
-        let mut time = DeviceTime::default();
+        let (mut total, mut pyramid) = (std::time::Duration::ZERO, None);
         for (pair, &what) in ticks.chunks_exact(2).zip(&stamps.passes) {
             let elapsed = std::time::Duration::from_nanos((pair[1].saturating_sub(pair[0]) as f64 * per_tick) as u64);
-            time.total += elapsed;
+            total += elapsed;
             if what == TimedAs::Pyramid {
-                time.pyramid = sum_measured(time.pyramid, Some(elapsed));
+                pyramid = sum_measured(pyramid, Some(elapsed));
             }
         }
-        Ok(time)
+        Ok(DeviceMeasures {
+            device: Some(total),
+            pyramid_device: pyramid,
+            readback: None,
+        })
     }
 
     /// Waits for the GPU, maps `buffer` (MAP_READ) and copies its first `size` bytes out.

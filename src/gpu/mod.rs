@@ -196,7 +196,10 @@ impl GpuBackend {
         let stamps = plan.submit(&self.ctx, &self.kernels, &mut pool)?;
         let mut values: Vec<f32> = bytemuck::pod_collect_to_vec(&self.ctx.read(&read.buffer, read.bytes)?);
         values.truncate(out_floats);
-        let device = stamps.map(|s| self.ctx.read_elapsed(&s).map(|t| t.total)).transpose()?;
+        let device = match stamps {
+            Some(stamps) => self.ctx.read_elapsed(&stamps)?.device,
+            None => None,
+        };
         Ok((values, device))
     }
 

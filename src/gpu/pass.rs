@@ -3,7 +3,6 @@
 //! every image are segments of the same dispatches, and the crops of every image are rows of the same batches.
 
 use std::sync::MutexGuard;
-use std::time::Duration;
 
 use super::buffers::BufferPool;
 use super::kernels::{Kernel, Params, Plan, Segment, Stamps, TimedAs, View};
@@ -17,7 +16,7 @@ use crate::pipeline::boxes::Proposal;
 use crate::pipeline::crops::CropBox;
 use crate::pipeline::pyramid::{area_normaliser, AreaTaps, PyramidLevel};
 use crate::pipeline::workspace::reset;
-use crate::timings::{sum_measured, Readback};
+use crate::timings::{DeviceMeasures, Readback};
 
 /// Words a P-Net candidate record takes: level job, row, column, score, four regressions.
 const RECORD: usize = 8;
@@ -172,11 +171,10 @@ impl GpuBackend {
             gpu: self,
             pool,
             images: placed,
+            rgb_words: words,
             rgb_bytes,
             floats,
-            device_time: None,
-            pyramid_device_time: None,
-            readback: None,
+            measured: DeviceMeasures::default(),
         })
     }
 }
@@ -185,24 +183,22 @@ pub(crate) struct GpuPass<'a> {
     gpu: &'a GpuBackend,
     pool: MutexGuard<'a, BufferPool>,
     images: Vec<Placed>,
+    /// Words of the uploaded 8-bit images, one after the other.
+    rgb_words: usize,
+    /// Bytes of the upload buffer (at least one word).
     rgb_bytes: u64,
     /// Floats of all normalised images.
     floats: usize,
-    /// Device time of the submissions since `take_device_time` last ran, when the device has timestamp queries.
-    device_time: Option<Duration>,
-    /// The pyramid's part of it, since `take_pyramid_device_time` last ran.
-    pyramid_device_time: Option<Duration>,
-    /// What the stage's results took to read back, since `take_readback` last ran.
-    readback: Option<Readback>,
+    /// The device time of the submissions (when the device has timestamp queries) and the readbacks since
+    /// `take_device_measures` last ran.
+    measured: DeviceMeasures,
 }
 
 impl GpuPass<'_> {
     /// Adds the device time of a submission whose results have been read (so its timestamps are written).
     fn add_device_time(&mut self, stamps: Option<Stamps>) -> Result<()> {
         if let Some(stamps) = stamps {
-            let elapsed = self.gpu.ctx.read_elapsed(&stamps)?;
-            self.device_time = sum_measured(self.device_time, Some(elapsed.total));
-            self.pyramid_device_time = sum_measured(self.pyramid_device_time, elapsed.pyramid);
+            self.measured += self.gpu.ctx.read_elapsed(&stamps)?;
         }
         Ok(())
     }
@@ -210,7 +206,10 @@ impl GpuPass<'_> {
     /// Waits for the GPU and reads the first `bytes` of `buffer` (MAP_READ), counted as the stage's readback.
     fn read_back(&mut self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         let (values, time) = self.gpu.ctx.read_timed(buffer, bytes)?;
-        self.readback = sum_measured(self.readback, Some(Readback { bytes, time }));
+        self.measured += DeviceMeasures {
+            readback: Some(Readback { bytes, time }),
+            ..Default::default()
+        };
         Ok(values)
     }
 
@@ -314,11 +313,8 @@ impl GpuPass<'_> {
         plan.dispatch(
             Kernel::Normalize,
             Params {
-                // One work item per word of the upload: the images' words follow one another.
-                total: self
-                    .images
-                    .last()
-                    .map_or(0, |i| i.rgb_word + (i.width * i.height * 3).div_ceil(4)) as u32,
+                // One work item per word of the upload.
+                total: self.rgb_words as u32,
                 ..Default::default()
             },
             segments,
@@ -836,16 +832,8 @@ impl Pass for GpuPass<'_> {
         Ok(())
     }
 
-    fn take_device_time(&mut self) -> Option<Duration> {
-        self.device_time.take()
-    }
-
-    fn take_pyramid_device_time(&mut self) -> Option<Duration> {
-        self.pyramid_device_time.take()
-    }
-
-    fn take_readback(&mut self) -> Option<Readback> {
-        self.readback.take()
+    fn take_device_measures(&mut self) -> DeviceMeasures {
+        std::mem::take(&mut self.measured)
     }
 }
 

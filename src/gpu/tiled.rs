@@ -6,8 +6,6 @@
 //! image would give: a strip's resize uses the full level's taps, and its rows start on an even level row, so
 //! that P-Net's pooling windows fall where they fall on the whole level.
 
-use std::time::Duration;
-
 use super::nets::level_parts;
 use super::pass::{landmarkings, proposal, refinements, GpuPass, LevelJob, Net, Window};
 use super::GpuBackend;
@@ -20,7 +18,7 @@ use crate::pipeline::boxes::Proposal;
 use crate::pipeline::crops::CropBox;
 use crate::pipeline::pyramid::{AreaTaps, PyramidLevel};
 use crate::pipeline::workspace::reset;
-use crate::timings::{sum_measured, Readback};
+use crate::timings::DeviceMeasures;
 
 /// Level rows that P-Net output rows `m0..m1` read: conv 3, pool 2 (stride 2), conv 3, conv 3.
 fn level_rows(m0: usize, m1: usize, level_height: usize) -> (usize, usize) {
@@ -121,11 +119,8 @@ struct Strip {
 pub(crate) struct TiledPass<'a> {
     gpu: &'a GpuBackend,
     image: ImageView<'a>,
-    device_time: Option<Duration>,
-    /// The pyramid's part of `device_time` (the strips resampled on the device).
-    pyramid_device_time: Option<Duration>,
-    /// What the strips' and chunks' passes read back.
-    readback: Option<Readback>,
+    /// The device times and readbacks of the strips' and chunks' passes.
+    measured: DeviceMeasures,
 }
 
 impl<'a> TiledPass<'a> {
@@ -133,17 +128,13 @@ impl<'a> TiledPass<'a> {
         TiledPass {
             gpu,
             image,
-            device_time: None,
-            pyramid_device_time: None,
-            readback: None,
+            measured: DeviceMeasures::default(),
         }
     }
 
     /// Adds the device times and readbacks that `pass` measured since they were last taken.
     fn add_measured(&mut self, pass: &mut GpuPass<'_>) {
-        self.device_time = sum_measured(self.device_time, pass.take_device_time());
-        self.pyramid_device_time = sum_measured(self.pyramid_device_time, pass.take_pyramid_device_time());
-        self.readback = sum_measured(self.readback, pass.take_readback());
+        self.measured += pass.take_device_measures();
     }
 
     /// R-Net or O-Net on host-cut crops of the image.
@@ -223,15 +214,7 @@ impl Pass for TiledPass<'_> {
         Ok(())
     }
 
-    fn take_device_time(&mut self) -> Option<Duration> {
-        self.device_time.take()
-    }
-
-    fn take_pyramid_device_time(&mut self) -> Option<Duration> {
-        self.pyramid_device_time.take()
-    }
-
-    fn take_readback(&mut self) -> Option<Readback> {
-        self.readback.take()
+    fn take_device_measures(&mut self) -> DeviceMeasures {
+        std::mem::take(&mut self.measured)
     }
 }

@@ -76,10 +76,9 @@ fn stages(
     }
     pass.propose(levels, options.thresholds.pnet, proposals)?;
     t.pnet = start.elapsed();
-    t.pnet_device = pass.take_device_time();
+    let measured = pass.take_device_measures();
+    (t.pnet_device, t.pyramid_device, t.pnet_readback) = (measured.device, measured.pyramid_device, measured.readback);
     t.pyramid = pass.take_pyramid_share().map(|share| t.pnet.mul_f64(share));
-    t.pyramid_device = pass.take_pyramid_device_time();
-    t.pnet_readback = pass.take_readback();
     t.pnet_multiply_adds = levels.iter().flatten().map(pnet_multiply_adds).sum();
     let start = Instant::now();
     t.proposals = proposals.iter().flat_map(|p| &p[..]).map(Vec::len).sum();
@@ -108,8 +107,8 @@ fn stages(
     let refined = reset(refined, n);
     pass.refine(&crops[..n], refined)?;
     t.rnet = start.elapsed();
-    t.rnet_device = pass.take_device_time();
-    t.rnet_readback = pass.take_readback();
+    let measured = pass.take_device_measures();
+    (t.rnet_device, t.rnet_readback) = (measured.device, measured.readback);
     t.rnet_multiply_adds = t.rnet_inputs as u64 * RNET_MULTIPLY_ADDS;
     let start = Instant::now();
     for (image_boxes, refined) in boxes.iter_mut().zip(refined.iter()) {
@@ -137,8 +136,8 @@ fn stages(
     let landmarked = reset(landmarked, n);
     pass.landmark(&crops[..n], landmarked)?;
     t.onet = start.elapsed();
-    t.onet_device = pass.take_device_time();
-    t.onet_readback = pass.take_readback();
+    let measured = pass.take_device_measures();
+    (t.onet_device, t.onet_readback) = (measured.device, measured.readback);
     t.onet_multiply_adds = t.onet_inputs as u64 * ONET_MULTIPLY_ADDS;
     let start = Instant::now();
     for (image_boxes, outputs) in boxes.iter_mut().zip(landmarked.iter()) {
