@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mtcnn_wgpu::{Detector, Device, StageTimings};
+use mtcnn_wgpu::{Detector, Device, PixelLayout, Pixels, StageTimings};
 
 fn bench_images() -> Vec<(String, image::RgbImage)> {
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/images");
@@ -144,6 +144,10 @@ fn detect(c: &mut Criterion) {
             }
             group.throughput(Throughput::Elements(work.multiply_adds()));
             group.bench_function("detect", |b| b.iter(|| detector.detect(image).expect("detect")));
+            // The same frame as BGRA (a capture API's layout): the difference is the conversion to packed RGB.
+            let bgra: Vec<u8> = image.pixels().flat_map(|p| [p[2], p[1], p[0], 255]).collect();
+            let pixels = Pixels::new(&bgra, image.width(), image.height(), PixelLayout::Bgra).expect("pixels");
+            group.bench_function("detect_bgra", |b| b.iter(|| detector.detect(pixels).expect("detect")));
             if !(software && image.width() > 640) {
                 group.throughput(Throughput::Elements(16 * work.multiply_adds()));
                 let frames = vec![image.clone(); 16];

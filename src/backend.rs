@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::pipeline::boxes::Proposal;
 use crate::pipeline::crops::CropBox;
 use crate::pipeline::pyramid::PyramidLevel;
+use crate::pixels::Pixels;
 
 /// 8-bit RGB pixels, row-major, 3 bytes a pixel.
 #[derive(Clone, Copy, Debug)]
@@ -17,12 +18,19 @@ pub(crate) struct ImageView<'a> {
 }
 
 impl<'a> ImageView<'a> {
-    /// The pixels of an `image::RgbImage`, without a copy.
-    pub fn of(image: &'a image::RgbImage) -> Self {
+    /// `pixels` as packed RGB: in place when they are, otherwise converted into `copy`.
+    pub fn of(pixels: &Pixels<'a>, copy: &'a mut Vec<u8>) -> Self {
+        let rgb = match pixels.packed_rgb() {
+            Some(rgb) => rgb,
+            None => {
+                pixels.write_rgb(copy);
+                copy
+            }
+        };
         ImageView {
-            width: image.width(),
-            height: image.height(),
-            rgb: image.as_raw(),
+            width: pixels.width(),
+            height: pixels.height(),
+            rgb,
         }
     }
 }

@@ -13,7 +13,8 @@ use crate::face::{BoundingBox, Face, Keypoints, Point};
 use crate::options::{DetectorOptions, Device, NmsThresholds, PyramidRule, Stages, Thresholds};
 use crate::pipeline::boxes::Candidate;
 use crate::pipeline::cascade;
-use crate::pipeline::workspace::Workspace;
+use crate::pipeline::workspace::{first_n, Workspace};
+use crate::pixels::Pixels;
 use crate::timings::StageTimings;
 use crate::weights::Weights;
 
@@ -196,9 +197,12 @@ impl Detector {
         self.inner.adapter.as_deref()
     }
 
-    /// Finds the faces in an RGB image, highest confidence first. An image too small to hold a 12-pixel face
+    /// Finds the faces in an image, highest confidence first. An image too small to hold a 12-pixel face
     /// (including an empty one) gives no faces.
-    pub fn detect(&self, image: &RgbImage) -> Result<Vec<Face>> {
+    ///
+    /// Takes `&RgbImage`, `&RgbaImage`, `&GrayImage` (any `image::ImageBuffer` of 8-bit RGB, RGBA or grey pixels)
+    /// or [`Pixels`]: borrowed BGR, BGRA and padded rows, as cameras and video decoders deliver them.
+    pub fn detect<'a>(&self, image: impl Into<Pixels<'a>>) -> Result<Vec<Face>> {
         let mut faces = Vec::new();
         self.detect_into(image, &mut faces)?;
         Ok(faces)
@@ -208,18 +212,21 @@ impl Detector {
     /// on the CPU, once the detector has seen a frame of the size, further calls allocate no memory at all (the
     /// pyramid, activations, crops and candidate lists are reused, and `faces` keeps its capacity); on the GPU
     /// they create no buffers or bind groups. See `examples/frames.rs`.
-    pub fn detect_into(&self, image: &RgbImage, faces: &mut Vec<Face>) -> Result<()> {
+    pub fn detect_into<'a>(&self, image: impl Into<Pixels<'a>>, faces: &mut Vec<Face>) -> Result<()> {
         faces.clear();
-        self.run(&[ImageView::of(image)], |_, face| faces.push(face))?;
+        self.run(&[image.into()], |_, face| faces.push(face))?;
         Ok(())
     }
 
-    /// Like [`Detector::detect`], for any pixel format. Non-RGB images are converted with
-    /// `DynamicImage::to_rgb8`: grey is replicated to three channels, alpha is dropped, 16-bit and float channels
-    /// are scaled to 8 bits. An 8-bit RGB image is used without a copy.
+    /// Like [`Detector::detect`], for any pixel format of `image`. 8-bit RGB, RGBA and grey images are read in
+    /// place; the others are converted with `DynamicImage::to_rgb8` first. Either way the detector sees what
+    /// `to_rgb8` gives: grey replicated to three channels, alpha dropped, 16-bit and float channels scaled to 8
+    /// bits.
     pub fn detect_dynamic(&self, image: &DynamicImage) -> Result<Vec<Face>> {
         match image {
             DynamicImage::ImageRgb8(rgb) => self.detect(rgb),
+            DynamicImage::ImageRgba8(rgba) => self.detect(rgba),
+            DynamicImage::ImageLuma8(grey) => self.detect(grey),
             other => self.detect(&other.to_rgb8()),
         }
     }
@@ -243,45 +250,54 @@ impl Detector {
     }
 
     /// Like [`Detector::detect`], and also returns where the time went and how many candidates each stage kept.
-    pub fn detect_timed(&self, image: &RgbImage) -> Result<(Vec<Face>, StageTimings)> {
+    pub fn detect_timed<'a>(&self, image: impl Into<Pixels<'a>>) -> Result<(Vec<Face>, StageTimings)> {
         let mut faces = Vec::new();
-        let timings = self.run(&[ImageView::of(image)], |_, face| faces.push(face))?;
+        let timings = self.run(&[image.into()], |_, face| faces.push(face))?;
         Ok((faces, timings))
     }
 
     /// Finds the faces in each of several images: the same faces as [`Detector::detect`] on each image alone, in
-    /// the same order, one list per image.
+    /// the same order, one list per image. Takes a slice of any image type `detect` takes: `RgbImage`s,
+    /// [`Pixels`], and so on.
     ///
     /// On the GPU the images go through each stage together (one submission per stage for the whole batch, the
     /// pyramid levels and crops of every image in the same dispatches), which keeps a large GPU busy where single
     /// frames leave it idle between stages. A batch whose images would not fit the device's buffers together is
     /// run as several passes. On the CPU the images run one after the other, each using every core. The images
-    /// may differ in size. An error in any image fails the whole call.
-    pub fn detect_batch(&self, images: &[RgbImage]) -> Result<Vec<Vec<Face>>> {
+    /// may differ in size and layout. An error in any image fails the whole call.
+    pub fn detect_batch<'a, T>(&self, images: &'a [T]) -> Result<Vec<Vec<Face>>>
+    where
+        &'a T: Into<Pixels<'a>>,
+    {
         self.detect_batch_timed(images).map(|(faces, _)| faces)
     }
 
     /// Like [`Detector::detect_batch`], and also returns the stage times of the whole batch and the candidate
     /// counts summed over its images.
-    pub fn detect_batch_timed(&self, images: &[RgbImage]) -> Result<(Vec<Vec<Face>>, StageTimings)> {
-        let views: Vec<ImageView<'_>> = images.iter().map(ImageView::of).collect();
+    pub fn detect_batch_timed<'a, T>(&self, images: &'a [T]) -> Result<(Vec<Vec<Face>>, StageTimings)>
+    where
+        &'a T: Into<Pixels<'a>>,
+    {
+        let images: Vec<Pixels<'a>> = images.iter().map(Into::into).collect();
         let mut faces = vec![Vec::new(); images.len()];
-        let timings = self.run(&views, |image, face| faces[image].push(face))?;
+        let timings = self.run(&images, |image, face| faces[image].push(face))?;
         Ok((faces, timings))
     }
 
     /// Runs the cascade on `images` in as many passes as the backend wants, handing each face to `emit` with the
     /// index of its image, best first within an image. Returns the timings summed over the passes.
-    fn run(&self, images: &[ImageView<'_>], mut emit: impl FnMut(usize, Face)) -> Result<StageTimings> {
+    fn run(&self, images: &[Pixels<'_>], emit: impl FnMut(usize, Face)) -> Result<StageTimings> {
         let limit = self.inner.options.max_pixels;
-        if let Some(big) = images.iter().find(|i| u64::from(i.width) * u64::from(i.height) > limit) {
+        if let Some(big) = images
+            .iter()
+            .find(|i| u64::from(i.width()) * u64::from(i.height()) > limit)
+        {
             return Err(Error::ImageTooLarge {
-                width: big.width,
-                height: big.height,
+                width: big.width(),
+                height: big.height(),
                 reason: format!("it exceeds max_pixels = {limit}"),
             });
         }
-        let backend = self.inner.backend.as_ref();
         let lock = || {
             self.inner
                 .workspaces
@@ -289,39 +305,64 @@ impl Detector {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
         };
         let mut workspace = lock().pop().unwrap_or_default();
+        // The RGB copies of images in other layouts; taken out so that the views can borrow them while the
+        // cascade works in the rest of the workspace.
+        let mut copies = std::mem::take(&mut workspace.rgb_copies);
+        let copies_now = first_n(&mut copies, images.len());
+        let result = if let ([image], [copy]) = (images, &mut *copies_now) {
+            // One image (the streaming case): no list of views, so that a frame allocates nothing.
+            self.run_views(&[ImageView::of(image, copy)], &mut workspace, emit)
+        } else {
+            let views: Vec<ImageView<'_>> = images
+                .iter()
+                .zip(copies_now.iter_mut())
+                .map(|(i, c)| ImageView::of(i, c))
+                .collect();
+            self.run_views(&views, &mut workspace, emit)
+        };
+        workspace.rgb_copies = copies;
+        lock().push(workspace);
+        result
+    }
+
+    /// [`Detector::run`] on images already in packed RGB.
+    fn run_views(
+        &self,
+        images: &[ImageView<'_>],
+        workspace: &mut Workspace,
+        mut emit: impl FnMut(usize, Face),
+    ) -> Result<StageTimings> {
+        let backend = self.inner.backend.as_ref();
         let mut timings = StageTimings::default();
         let mut done = 0;
-        let result = loop {
+        while done < images.len() {
             let rest = &images[done..];
-            if rest.is_empty() {
-                break Ok(timings);
-            }
             let pass = &rest[..backend.batch_len(rest).clamp(1, rest.len())];
-            match cascade::detect(backend, pass, &self.inner.options, &mut workspace) {
-                Ok(t) => timings.accumulate(&t),
-                Err(e) => break Err(e),
-            }
+            timings.accumulate(&cascade::detect(backend, pass, &self.inner.options, workspace)?);
             for (i, (candidates, view)) in workspace.boxes.iter().zip(pass).enumerate() {
                 for c in candidates {
                     emit(done + i, self.to_face(c, view.width, view.height));
                 }
             }
             done += pass.len();
-        };
-        lock().push(workspace);
-        result
+        }
+        Ok(timings)
     }
 
     /// The aligned `size`×`size` crop of each face (112 for the standard ArcFace crop; see [the `align` module](mod@crate::align)), in
     /// one pass on the detector's device: on the GPU, one warp dispatch for all faces. The result matches
     /// [`crate::align::align`] on each face within one grey level. Fails, for the whole call, on a face without
-    /// usable keypoints.
-    pub fn align_faces(&self, image: &RgbImage, faces: &[Face], size: u32) -> Result<Vec<RgbImage>> {
+    /// usable keypoints. Takes the images [`Detector::detect`] takes.
+    pub fn align_faces<'a>(&self, image: impl Into<Pixels<'a>>, faces: &[Face], size: u32) -> Result<Vec<RgbImage>> {
         let transforms = faces
             .iter()
             .map(|f| crate::align::alignment_transform(f, size))
             .collect::<Result<Vec<_>>>()?;
-        self.inner.backend.warp(ImageView::of(image), &transforms, size)
+        let image = image.into();
+        let mut copy = Vec::new();
+        self.inner
+            .backend
+            .warp(ImageView::of(&image, &mut copy), &transforms, size)
     }
 
     /// `limit_bboxes` (when `fit_to_image`): x to [0, W−1], y to [0, H−1]; then corners to x, y, w, h.

@@ -112,6 +112,11 @@ pub enum Error {
     #[error("cannot align the face: {0}")]
     Alignment(String),
 
+    /// Pixels handed to the detector don't describe an image: too few bytes for their size and stride, or a
+    /// stride shorter than a row.
+    #[error("invalid image: {0}")]
+    InvalidImage(String),
+
     /// The image is too large to process: over `max_pixels`, or beyond what the device can take.
     #[error("image of {width}x{height} pixels is too large: {reason}")]
     ImageTooLarge {

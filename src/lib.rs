@@ -17,9 +17,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Other pixel formats (grey, RGBA, 16-bit, float) go through [`Detector::detect_dynamic`], which converts them to
-//! 8-bit RGB the way `image::DynamicImage::to_rgb8` does: grey is replicated to three channels, alpha is dropped
-//! (not blended), and 16-bit and float channels are scaled to 0..=255.
+//! `detect` also takes `&RgbaImage`, `&GrayImage` and [`Pixels`]: borrowed frames in BGR, BGRA, RGBA or grey, with
+//! padded rows, as cameras and video decoders hand them out. Other formats (16-bit, float) go through
+//! [`Detector::detect_dynamic`]. Either way the detector sees the 8-bit RGB that `image::DynamicImage::to_rgb8`
+//! would make: grey is replicated to three channels, alpha is dropped (not blended), and 16-bit and float channels
+//! are scaled to 0..=255.
 //!
 //! The pipeline (`pipeline/`: pyramid, box generation, NMS, regression, crops, landmarks) is written once; the
 //! networks, described once as data (`netdef.rs`), sit behind a small backend interface (`backend.rs`) that the CPU
@@ -46,6 +48,7 @@ mod options;
 #[cfg(all(test, feature = "gpu"))]
 mod parity_tests;
 mod pipeline;
+mod pixels;
 mod timings;
 mod weights;
 
@@ -54,6 +57,7 @@ pub use detector::{Detector, DetectorBuilder};
 pub use error::{Error, Result};
 pub use face::{BoundingBox, Face, Keypoints, Point, Unrounded};
 pub use options::{DetectorOptions, Device, NmsThresholds, PyramidRule, Stages, Thresholds};
+pub use pixels::{PixelLayout, Pixels};
 pub use timings::{Readback, StageTimings};
 pub use weights::Weights;
 /// The wgpu version this crate is built against, for [`DetectorBuilder::wgpu_device`] (with the `gpu` feature).

@@ -432,10 +432,19 @@ fn astronaut() -> image::RgbImage {
         .to_rgb8()
 }
 
+/// An RGB image as the backends take it.
+fn rgb_view(image: &image::RgbImage) -> ImageView<'_> {
+    ImageView {
+        width: image.width(),
+        height: image.height(),
+        rgb: image.as_raw(),
+    }
+}
+
 /// The image as the backends take it, and its pyramid with the default options.
 fn view_and_levels(image: &image::RgbImage) -> (ImageView<'_>, Vec<PyramidLevel>) {
     (
-        ImageView::of(image),
+        rgb_view(image),
         crate::pipeline::pyramid::pyramid_levels(image.width(), image.height(), &Default::default()),
     )
 }
@@ -643,7 +652,7 @@ fn repeated_frames_of_one_size_create_no_buffer_and_no_bind_group() {
     }
     let gpu = private_gpu();
     let image = astronaut();
-    let view = ImageView::of(&image);
+    let view = rgb_view(&image);
     let options = crate::options::DetectorOptions::default();
     let mut workspace = crate::pipeline::workspace::Workspace::default();
     crate::pipeline::cascade::detect(&gpu, &[view], &options, &mut workspace).unwrap();
@@ -698,7 +707,7 @@ fn an_image_over_the_binding_limits_is_tiled_and_finds_the_cpu_faces() {
     }
     let mut gpu = private_gpu();
     let image = astronaut();
-    let view = ImageView::of(&image);
+    let view = rgb_view(&image);
     let options = crate::options::DetectorOptions::default();
     let levels = crate::pipeline::pyramid::pyramid_levels(view.width, view.height, &options);
     // A third of the image's float copy: every level above a third of the image needs strips.

@@ -5,7 +5,7 @@ use std::alloc::System;
 use std::path::Path;
 
 use image::RgbImage;
-use mtcnn_wgpu::{Detector, Device, Face};
+use mtcnn_wgpu::{Detector, Device, Face, PixelLayout, Pixels};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
 #[global_allocator]
@@ -77,4 +77,36 @@ fn repeated_cpu_frames_allocate_nothing_after_the_first() {
     let outside = region.change();
     println!("15 frames from the test thread: {outside:?}");
     assert!(outside.allocations <= 1 && outside.reallocations == 0, "{outside:?}");
+
+    // Frames in another layout (BGRA, padded rows, as a capture API gives them) are converted into a buffer the
+    // detector keeps: after the first, nothing is allocated either, and the faces are the RGB frames'.
+    let bgra: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|frame| {
+            frame
+                .rows()
+                .flat_map(|row| row.flat_map(|p| [p[2], p[1], p[0], 255]).chain([0; 64]))
+                .collect()
+        })
+        .collect();
+    fn pixels(data: &[u8]) -> Pixels<'_> {
+        Pixels::with_stride(data, 640, 480, 640 * 4 + 64, PixelLayout::Bgra).unwrap()
+    }
+    detector.detect_into(pixels(&bgra[0]), &mut faces).unwrap();
+    let bgra_frames = rayon::scope(|_| {
+        let region = Region::new(GLOBAL);
+        for _ in 0..5 {
+            for (frame, expected) in bgra.iter().zip(&expected) {
+                detector.detect_into(pixels(frame), &mut faces).unwrap();
+                assert_eq!(&faces, expected);
+            }
+        }
+        region.change()
+    });
+    println!("15 BGRA frames inside the pool: {bgra_frames:?}");
+    assert_eq!(
+        (bgra_frames.allocations, bgra_frames.reallocations),
+        (0, 0),
+        "{bgra_frames:?}"
+    );
 }

@@ -46,7 +46,7 @@ fn a_cpu_batch_gives_each_image_its_own_faces() {
     let faces = assert_batch_matches_single(&detector, &mixed_batch());
     // The astronaut's face twice, and once more in the crop.
     assert_eq!(faces, 3);
-    assert!(detector.detect_batch(&[]).unwrap().is_empty());
+    assert!(detector.detect_batch(&[] as &[image::RgbImage]).unwrap().is_empty());
 }
 
 #[test]
@@ -56,7 +56,7 @@ fn a_gpu_batch_gives_each_image_its_own_faces() {
     };
     let faces = assert_batch_matches_single(&gpu, &mixed_batch());
     assert_eq!(faces, 3);
-    assert!(gpu.detect_batch(&[]).unwrap().is_empty());
+    assert!(gpu.detect_batch(&[] as &[image::RgbImage]).unwrap().is_empty());
 
     // The golden images (those lavapipe takes in CI, or all of them with MTCNN_GPU_ALL_IMAGES=1) as one
     // mixed-size batch: the same faces as one by one.

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use image::{ImageReader, Limits, RgbImage};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use mtcnn_wgpu::{Detector, DetectorOptions, Device, Face, Thresholds};
+use mtcnn_wgpu::{Detector, DetectorOptions, Device, Error, Face, PixelLayout, Pixels, Thresholds};
 
 #[derive(Arbitrary, Debug)]
 enum Input {
@@ -26,6 +26,15 @@ enum Input {
         thresholds: [u8; 3],
         fit_to_image: bool,
         pixels: Vec<u8>,
+    },
+    /// A borrowed frame as a camera would hand it over: any layout, any stride, any length of bytes.
+    Borrowed {
+        width: u8,
+        height: u8,
+        layout: u8,
+        /// Added to the row's length for the stride; negative values make too short a stride.
+        padding: i8,
+        bytes: Vec<u8>,
     },
 }
 
@@ -72,6 +81,20 @@ fn detect_twice(detector: &Detector, image: &RgbImage, fit_to_image: bool) {
         faces,
         "the same input gives the same faces"
     );
+}
+
+/// The packed RGB the detector should see for `pixels`, written out independently of the library.
+fn reference_rgb(pixels: &Pixels<'_>) -> RgbImage {
+    let bytes = pixels.layout().bytes_per_pixel();
+    RgbImage::from_fn(pixels.width(), pixels.height(), |x, y| {
+        let at = y as usize * pixels.stride() + x as usize * bytes;
+        let p = &pixels.data()[at..at + bytes];
+        image::Rgb(match pixels.layout() {
+            PixelLayout::Bgr | PixelLayout::Bgra => [p[2], p[1], p[0]],
+            PixelLayout::Gray => [p[0]; 3],
+            _ => [p[0], p[1], p[2]],
+        })
+    })
 }
 
 fuzz_target!(|input: Input| {
@@ -127,6 +150,44 @@ fuzz_target!(|input: Input| {
                 return;
             };
             detect_twice(&detector, &image, fit_to_image);
+        }
+        Input::Borrowed {
+            width,
+            height,
+            layout,
+            padding,
+            bytes,
+        } => {
+            let layouts = [
+                PixelLayout::Rgb,
+                PixelLayout::Bgr,
+                PixelLayout::Rgba,
+                PixelLayout::Bgra,
+                PixelLayout::Gray,
+            ];
+            let layout = layouts[usize::from(layout) % layouts.len()];
+            let (width, height) = (u32::from(width), u32::from(height));
+            let row = width as usize * layout.bytes_per_pixel();
+            let stride = row.saturating_add_signed(isize::from(padding));
+            // Bytes that don't cover the image are refused with an error that says so, never read past.
+            let pixels = match Pixels::with_stride(&bytes, width, height, stride, layout) {
+                Ok(pixels) => pixels,
+                Err(Error::InvalidImage(_)) => {
+                    assert!(stride < row || bytes.len() < stride * (height as usize).saturating_sub(1) + row);
+                    return;
+                }
+                Err(other) => panic!("unexpected error {other}"),
+            };
+            let detector = default_detector();
+            let faces = detector
+                .detect(pixels)
+                .expect("detection of valid pixels does not fail");
+            check(&faces, width, height, true);
+            assert_eq!(
+                detector.detect(&reference_rgb(&pixels)).expect("the same image in RGB"),
+                faces,
+                "a layout gives the faces of its RGB"
+            );
         }
     }
 });

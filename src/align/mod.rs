@@ -25,6 +25,7 @@ use image::RgbImage;
 use crate::backend::ImageView;
 use crate::error::{Error, Result};
 use crate::face::Face;
+use crate::pixels::Pixels;
 
 /// The ArcFace template for a 112×112 crop: left eye, right eye, nose, left and right mouth corner, as (x, y).
 pub const ARCFACE_TEMPLATE: [[f32; 2]; 5] = [
@@ -60,10 +61,12 @@ pub fn alignment_transform(face: &Face, size: u32) -> Result<Similarity> {
 
 /// The aligned `size`×`size` crop of `face` (112 for the standard ArcFace crop): the image warped through
 /// [`alignment_transform`] with bilinear sampling, black outside the image. Runs on the CPU; see
-/// [`crate::Detector::align_faces`] for all faces of an image at once on the detector's device.
-pub fn align(image: &RgbImage, face: &Face, size: u32) -> Result<RgbImage> {
+/// [`crate::Detector::align_faces`] for all faces of an image at once on the detector's device. Takes the images
+/// [`crate::Detector::detect`] takes (`&RgbImage`, [`crate::Pixels`], …).
+pub fn align<'a>(image: impl Into<Pixels<'a>>, face: &Face, size: u32) -> Result<RgbImage> {
     let transform = alignment_transform(face, size)?;
-    Ok(warp_cpu(ImageView::of(image), &[transform], size)
+    let mut copy = Vec::new();
+    Ok(warp_cpu(ImageView::of(&image.into(), &mut copy), &[transform], size)
         .pop()
         .unwrap_or_default())
 }

@@ -21,6 +21,8 @@ pub(crate) struct Workspace {
     /// One level's P-Net boxes before they join the image's list.
     pub level_boxes: Vec<Candidate>,
     pub nms: NmsScratch,
+    /// Packed RGB copies of the images of a call that came in another layout (`crate::Pixels`), one per image.
+    pub rgb_copies: Vec<Vec<u8>>,
 }
 
 /// Makes `lists` hold at least `n` lists and empties the first `n`, which it returns. Every list keeps its
