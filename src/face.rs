@@ -1,6 +1,7 @@
 //! The detector's output type and its JSON form, which is exactly what the Python package `mtcnn` prints.
 
 use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
+use serde::{Deserialize, Deserializer};
 
 /// A point in image pixels (x to the right, y down; pixel centres at integer coordinates).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -70,7 +71,9 @@ impl Keypoints {
 ///
 /// `Serialize` writes the Python package's JSON, with the box and keypoints rounded to integers (half to even, as
 /// numpy rounds): `{"box": [x, y, w, h], "confidence": c, "keypoints": {"left_eye": [x, y], ...}}`. For the
-/// unrounded floats in the same shape, serialize [`Face::unrounded`].
+/// unrounded floats in the same shape, serialize [`Face::unrounded`]. `Deserialize` reads that shape back, with
+/// integers or floats (the Python package's output, `mtcnn detect` and `--raw`); unrounded JSON comes back bit for
+/// bit, and `keypoints` may be absent.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Face {
     /// The face box. With `fit_to_image` (the default) it is clamped to the image.
@@ -138,6 +141,50 @@ impl Serialize for Unrounded<'_> {
     }
 }
 
+/// The JSON shape, for reading; numbers may be integers or floats.
+#[derive(Deserialize)]
+#[serde(rename = "Face")]
+struct FaceJson {
+    #[serde(rename = "box")]
+    bbox: [f64; 4],
+    confidence: f64,
+    #[serde(default)]
+    keypoints: Option<KeypointsJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeypointsJson {
+    left_eye: [f64; 2],
+    right_eye: [f64; 2],
+    nose: [f64; 2],
+    mouth_left: [f64; 2],
+    mouth_right: [f64; 2],
+}
+
+impl<'de> Deserialize<'de> for Face {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Through f64, as written: a float32 widened to float64 and printed shortest comes back exactly.
+        let json = FaceJson::deserialize(deserializer)?;
+        let [x, y, width, height] = json.bbox.map(|v| v as f32);
+        let point = |[x, y]: [f64; 2]| Point {
+            x: x as f32,
+            y: y as f32,
+        };
+        Ok(Face {
+            bbox: BoundingBox { x, y, width, height },
+            confidence: json.confidence as f32,
+            keypoints: json.keypoints.map(|k| Keypoints {
+                left_eye: point(k.left_eye),
+                right_eye: point(k.right_eye),
+                nose: point(k.nose),
+                mouth_left: point(k.mouth_left),
+                mouth_right: point(k.mouth_right),
+            }),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +225,38 @@ mod tests {
         assert_eq!(json["box"][0].as_f64(), Some(277.5));
         assert_eq!(json["box"][1].as_f64(), Some(f64::from(88.6f32)));
         assert!(json.get("keypoints").is_none());
+    }
+
+    #[test]
+    fn json_reads_back_unrounded_exactly_and_rounded_as_integers() {
+        for keypoints in [true, false] {
+            let f = face(keypoints);
+            let raw = serde_json::to_string(&f.unrounded()).unwrap();
+            assert_eq!(serde_json::from_str::<Face>(&raw).unwrap(), f, "{raw}");
+        }
+        let rounded: Face = serde_json::from_str(&serde_json::to_string(&face(true)).unwrap()).unwrap();
+        assert_eq!(
+            (rounded.bbox, rounded.confidence),
+            (
+                BoundingBox {
+                    x: 278.0,
+                    y: 89.0,
+                    width: 48.0,
+                    height: 66.0
+                },
+                0.99715066
+            )
+        );
+        assert_eq!(rounded.keypoints.unwrap().left_eye, Point { x: 291.0, y: 116.0 });
+        // Wrong shapes are errors that say what is wrong.
+        let short = serde_json::from_str::<Face>(r#"{"box":[1,2,3],"confidence":0.9}"#).unwrap_err();
+        assert!(short.to_string().contains("array of length 4"), "{short}");
+        let missing = serde_json::from_str::<Face>(r#"{"box":[1,2,3,4]}"#).unwrap_err();
+        assert!(missing.to_string().contains("confidence"), "{missing}");
+        let typo = r#"{"box":[1,2,3,4],"confidence":0.9,"keypoints":{"left_eye":[1,2],"right_eye":[1,2],"nose":[1,2],"mouth_left":[1,2],"mouth_rigth":[1,2]}}"#;
+        assert!(serde_json::from_str::<Face>(typo)
+            .unwrap_err()
+            .to_string()
+            .contains("mouth_rigth"));
     }
 }

@@ -110,3 +110,49 @@ fn every_reference_image_matches_the_python_package() {
         margin.conf
     );
 }
+
+/// The Python package's JSON reads into `Face`s and writes back to the same JSON: `Deserialize` takes what
+/// `detect_faces` prints. Boxes and keypoints come back identical; a confidence comes back as the nearest float32
+/// (most references print a float32 widened to float64, which comes back exactly; some print a float64 that no
+/// float32 equals).
+#[test]
+fn the_python_packages_json_reads_into_faces_and_writes_back_unchanged() {
+    let Some(data) = shared_data_or_skip("the_python_packages_json_reads_into_faces_and_writes_back_unchanged") else {
+        return;
+    };
+    let (mut files, mut faces, mut exact) = (0, 0, 0);
+    for entry in std::fs::read_dir(data.join("reference")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".json") || name.ends_with(".raw.json") {
+            continue;
+        }
+        let reference = read_json(&path);
+        let parsed: Vec<Face> = serde_json::from_value(reference.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let written = serde_json::to_value(&parsed).unwrap();
+        for (i, (w, r)) in written
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(reference.as_array().unwrap())
+            .enumerate()
+        {
+            assert_eq!(
+                (&w["box"], &w["keypoints"]),
+                (&r["box"], &r["keypoints"]),
+                "{name} face {i}"
+            );
+            let (w, r) = (w["confidence"].as_f64().unwrap(), r["confidence"].as_f64().unwrap());
+            assert!(
+                (w - r).abs() <= f64::from(f32::EPSILON) / 2.0,
+                "{name} face {i}: {w} vs {r}"
+            );
+            exact += usize::from(w == r);
+        }
+        assert_eq!(written.as_array().unwrap().len(), parsed.len());
+        files += 1;
+        faces += parsed.len();
+    }
+    println!("{files} reference files, {faces} faces read and written back, {exact} confidences bit for bit");
+    assert!(files >= 18 && faces >= 90, "{files} files, {faces} faces");
+}
