@@ -517,3 +517,82 @@ fn a_tiny_file_claiming_a_huge_image_is_refused_without_allocating_it() {
         "the good image is still processed"
     );
 }
+
+/// Runs `mtcnn frames ARGS` with `input` on stdin.
+fn mtcnn_frames(args: &[&str], input: Vec<u8>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mtcnn"))
+        .arg("frames")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run mtcnn frames");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+#[test]
+fn frames_reads_raw_video_frames_from_stdin() {
+    let rgb = image::open(astronaut()).unwrap().to_rgb8();
+    let detector = mtcnn_wgpu::Detector::builder()
+        .device(mtcnn_wgpu::Device::Cpu)
+        .build()
+        .unwrap();
+    // Through text, as the lines are read (serde_json's parsing of a float may differ from the value in its last bit).
+    let json = |faces: Vec<mtcnn_wgpu::Face>| -> serde_json::Value {
+        serde_json::from_str(&serde_json::to_string(&faces).unwrap()).unwrap()
+    };
+    let expected = json(detector.detect(&rgb).unwrap());
+    assert_eq!(expected.as_array().unwrap().len(), 1);
+    // Frame 1 is the image upside down, so that frames are told apart.
+    let flipped = image::imageops::flip_vertical(&rgb);
+    let flipped_expected = json(detector.detect(&flipped).unwrap());
+    // BGR, rows padded to 1540 bytes, as `ffmpeg -pix_fmt bgr24` with a padded stride would give them.
+    let bgr = |image: &image::RgbImage| -> Vec<u8> {
+        image
+            .rows()
+            .flat_map(|row| row.flat_map(|p| [p[2], p[1], p[0]]).chain([7; 4]))
+            .collect()
+    };
+    let mut input = [bgr(&rgb), bgr(&flipped), bgr(&rgb)].concat();
+    let args = [
+        "--size", "512x512", "--layout", "bgr", "--stride", "1540", "--device", "cpu",
+    ];
+    let out = mtcnn_frames(&args, input.clone());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for (i, (line, faces)) in lines.iter().zip([&expected, &flipped_expected, &expected]).enumerate() {
+        assert_eq!(line["frame"], i, "{line}");
+        assert_eq!(&line["faces"], faces, "frame {i}");
+    }
+    assert!(text(&out.stderr).contains("3 frames, "), "{}", text(&out.stderr));
+
+    // A cut-off last frame: the complete ones are printed, the cut is reported, the exit code is 1.
+    input.truncate(2 * 1540 * 512 + 1000);
+    let out = mtcnn_frames(&args, input);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 2);
+    assert!(
+        text(&out.stderr).contains("the input ends inside frame 2: 1000 of its 788480 bytes"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A stride shorter than a row, or no size, is a usage error.
+    let out = mtcnn_frames(&["--size", "512x512", "--stride", "100"], Vec::new());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("the stride is 100"), "{}", text(&out.stderr));
+    let out = mtcnn_frames(&["--size", "512"], Vec::new());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}

@@ -18,7 +18,7 @@ const GPU_BATCH: usize = 8;
 /// Decoding threads.
 const DECODERS: usize = 2;
 
-fn faces_json(faces: &[Face], raw: bool) -> serde_json::Value {
+pub(crate) fn faces_json(faces: &[Face], raw: bool) -> serde_json::Value {
     if raw {
         serde_json::Value::Array(
             faces

@@ -5,6 +5,7 @@ mod decoding;
 mod detect;
 mod draw;
 mod font;
+mod frames;
 mod inputs;
 mod jsonl;
 
@@ -28,6 +29,9 @@ struct Cli {
 enum Command {
     /// Detect faces and print them as JSON: an array for one image, one object a line for several or for folders.
     Detect(DetectArgs),
+    /// Detect faces in raw 8-bit frames back to back (from stdin or a file, as `ffmpeg -f rawvideo` writes them);
+    /// print one {"frame", "faces"} line per frame.
+    Frames(frames::FramesArgs),
     /// Time `detect` alone (decoding excluded), after a warm-up; print the median and minimum.
     Bench(BenchArgs),
 }
@@ -40,7 +44,7 @@ enum DeviceArg {
 }
 
 #[derive(Args)]
-struct DetectorArgs {
+pub(crate) struct DetectorArgs {
     /// Smallest face to find, in pixels.
     #[arg(long, default_value_t = 20.0)]
     min_face: f64,
@@ -117,7 +121,7 @@ struct BenchArgs {
     detector: DetectorArgs,
 }
 
-fn build_detector(args: &DetectorArgs) -> Result<Detector, String> {
+pub(crate) fn build_detector(args: &DetectorArgs) -> Result<Detector, String> {
     let device = match args.device {
         DeviceArg::Auto => Device::Auto,
         DeviceArg::Gpu => Device::Gpu,
@@ -169,6 +173,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Frames(args) => frames::run(args),
     };
     match result {
         Ok(0) => ExitCode::SUCCESS,
