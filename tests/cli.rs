@@ -578,6 +578,11 @@ fn frames_reads_raw_video_frames_from_stdin() {
     }
     assert!(text(&out.stderr).contains("3 frames, "), "{}", text(&out.stderr));
 
+    // In batches of 2 (`detect_batch` on 2 frames, then 1): the same lines.
+    let batched = mtcnn_frames(&[&args[..], &["--batch", "2"]].concat(), input.clone());
+    assert!(batched.status.success(), "{}", text(&batched.stderr));
+    assert_eq!(text(&batched.stdout), text(&out.stdout));
+
     // A cut-off last frame: the complete ones are printed, the cut is reported, the exit code is 1.
     input.truncate(2 * 1540 * 512 + 1000);
     let out = mtcnn_frames(&args, input);

@@ -14,7 +14,7 @@ use crate::jsonl::JsonlWriter;
 use crate::{build_detector, draw, inputs, DetectArgs};
 
 /// Images a GPU detects together (`detect_batch`); the CPU takes them one at a time.
-const GPU_BATCH: usize = 8;
+pub(crate) const GPU_BATCH: usize = 8;
 /// Decoding threads.
 const DECODERS: usize = 2;
 
