@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use image::{DynamicImage, RgbImage};
 
+use crate::async_runner::AsyncRunner;
 use crate::backend::{Backend, ImageView};
 use crate::cpu::{CpuBackend, CpuNets};
 use crate::device_choice::{start_gpu, SharedDevice};
@@ -37,6 +38,8 @@ struct Inner {
     backend: Box<dyn Backend>,
     /// The cascade's lists, one per call running at the same time, reused from call to call.
     workspaces: Mutex<Vec<Workspace>>,
+    /// Where `detect_async` runs its detections.
+    async_runner: AsyncRunner,
 }
 
 impl std::fmt::Debug for Detector {
@@ -161,6 +164,10 @@ impl DetectorBuilder {
                 adapter,
                 backend,
                 workspaces: Mutex::new(Vec::new()),
+                async_runner: AsyncRunner::new(match device {
+                    Device::Cpu => rayon::current_num_threads(),
+                    _ => 1,
+                }),
             }),
         })
     }
@@ -231,21 +238,25 @@ impl Detector {
         }
     }
 
-    /// [`Detector::detect`] for applications that run an async executor. The detection runs on a helper thread,
-    /// so the executor's thread is never blocked while the CPU or the GPU works; the future completes with its
-    /// result. The future is `Send + 'static`: spawn it on any executor. It takes the image by value (clone it to
-    /// keep it).
+    /// [`Detector::detect`] for applications that run an async executor. The detection runs away from the
+    /// executor, which is never blocked while the CPU or the GPU works; the future completes with its result. It is
+    /// `Send + 'static`: spawn it on any executor. It takes the image by value (clone it to keep it).
+    ///
+    /// Calls don't start a thread each, so a flood of them can't start a thousand threads with a workspace each:
+    /// the detector's worker threads (started by the first call) take them in the order they came, on the CPU one
+    /// per rayon thread (each detection still spreads over rayon's pool), on a GPU one, as calls on one detector
+    /// take turns there anyway. Waiting futures hold only their images.
     pub fn detect_async(&self, image: RgbImage) -> impl Future<Output = Result<Vec<Face>>> + Send + 'static {
         let detector = self.clone();
         let (sender, receiver) = futures::channel::oneshot::channel();
-        let spawned = std::thread::Builder::new().name("mtcnn-detect".into()).spawn(move || {
+        let submitted = self.inner.async_runner.submit(Box::new(move || {
             let _ = sender.send(detector.detect(&image));
-        });
+        }));
         async move {
-            spawned.map_err(|e| Error::Thread(format!("cannot start the detection thread: {e}")))?;
+            submitted?;
             receiver
                 .await
-                .unwrap_or_else(|_| Err(Error::Thread("the detection thread ended without a result".into())))
+                .unwrap_or_else(|_| Err(Error::Thread("the detection ended without a result".into())))
         }
     }
 
@@ -456,6 +467,39 @@ mod async_tests {
         assert_eq!(
             futures::executor::block_on(future).unwrap(),
             detector.detect(&image).unwrap()
+        );
+    }
+
+    /// 48 calls at once: each gives its image's faces, and no more detections run at a time than the CPU runner
+    /// has workers (each running detection holds a workspace; they are all returned at the end). Run on rayon's
+    /// own threads, the queued calls nested inside each other's waits: 200 calls once made 89 workspaces.
+    #[test]
+    fn a_flood_of_async_calls_runs_a_bounded_number_at_a_time() {
+        let detector = Detector::builder().device(Device::Cpu).build().unwrap();
+        let astronaut = image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png"))
+            .unwrap()
+            .to_rgb8();
+        let images: Vec<RgbImage> = (0..4)
+            .map(|i| {
+                let side = 200 + 40 * i;
+                image::imageops::resize(&astronaut, side, side, image::imageops::FilterType::Triangle)
+            })
+            .collect();
+        let expected: Vec<Vec<Face>> = images.iter().map(|i| detector.detect(i).unwrap()).collect();
+        assert!(expected.iter().all(|faces| !faces.is_empty()));
+        let futures: Vec<_> = (0..48).map(|i| detector.detect_async(images[i % 4].clone())).collect();
+        for (i, future) in futures.into_iter().enumerate() {
+            assert_eq!(
+                futures::executor::block_on(future).unwrap(),
+                expected[i % 4],
+                "call {i}"
+            );
+        }
+        let workspaces = detector.inner.workspaces.lock().unwrap().len();
+        assert!(
+            (1..=rayon::current_num_threads()).contains(&workspaces),
+            "{workspaces} workspaces for {} workers",
+            rayon::current_num_threads()
         );
     }
 }

@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 pub mod align;
+mod async_runner;
 mod backend;
 mod cpu;
 mod detector;

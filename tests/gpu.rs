@@ -297,3 +297,26 @@ fn stage_timings_report_work_and_device_time() {
         );
     }
 }
+
+/// `detect_async` on the GPU: calls from several threads at once, each completing with its image's faces, and the
+/// detector (with its worker thread) dropped while nothing is pending.
+#[test]
+fn async_calls_on_the_gpu_give_each_image_its_faces() {
+    let Some(gpu) = gpu_detector(true) else { return };
+    let astronaut = astronaut();
+    let images: Vec<image::RgbImage> = [160u32, 256, 320]
+        .iter()
+        .map(|&side| image::imageops::resize(&astronaut, side, side, image::imageops::FilterType::Triangle))
+        .collect();
+    let expected: Vec<Vec<Face>> = images.iter().map(|i| gpu.detect(i).unwrap()).collect();
+    assert!(expected[2].len() == 1, "{:?}", expected[2]);
+    let futures: Vec<_> = (0..9).map(|i| gpu.detect_async(images[i % 3].clone())).collect();
+    drop(gpu); // the pending calls keep what they need
+    let handles: Vec<_> = futures
+        .into_iter()
+        .map(|future| std::thread::spawn(move || futures::executor::block_on(future)))
+        .collect();
+    for (i, handle) in handles.into_iter().enumerate() {
+        assert_eq!(handle.join().unwrap().unwrap(), expected[i % 3], "call {i}");
+    }
+}
