@@ -40,6 +40,8 @@ struct Inner {
     workspaces: Mutex<Vec<Workspace>>,
     /// Where `detect_async` runs its detections.
     async_runner: AsyncRunner,
+    /// The detector's own thread pool (`DetectorOptions::cpu_threads`), or `None` for rayon's global pool.
+    pool: Option<rayon::ThreadPool>,
 }
 
 impl std::fmt::Debug for Detector {
@@ -117,6 +119,13 @@ impl DetectorBuilder {
         self.options.fit_to_image = fit;
         self
     }
+    /// A thread pool of `threads` threads of the detector's own for its CPU work, instead of rayon's global pool;
+    /// see [`DetectorOptions::cpu_threads`].
+    pub fn cpu_threads(mut self, threads: usize) -> Self {
+        self.options.cpu_threads = Some(threads);
+        self
+    }
+
     /// The largest image `detect` takes, in pixels (default 100 000 000); see [`DetectorOptions::max_pixels`].
     pub fn max_pixels(mut self, pixels: u64) -> Self {
         self.options.max_pixels = pixels;
@@ -157,6 +166,19 @@ impl DetectorBuilder {
             Some(gpu) => (Device::Gpu, Some(gpu.description), gpu.backend),
             None => (Device::Cpu, None, Box::new(CpuBackend::new(CpuNets::new(&weights)))),
         };
+        let pool = match self.options.cpu_threads {
+            Some(threads) => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("mtcnn-cpu-{i}"))
+                    .build()
+                    .map_err(|e| Error::Thread(format!("cannot start {threads} CPU threads: {e}")))?,
+            ),
+            None => None,
+        };
+        let threads = pool
+            .as_ref()
+            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
         Ok(Detector {
             inner: Arc::new(Inner {
                 options: self.options,
@@ -165,9 +187,10 @@ impl DetectorBuilder {
                 backend,
                 workspaces: Mutex::new(Vec::new()),
                 async_runner: AsyncRunner::new(match device {
-                    Device::Cpu => rayon::current_num_threads(),
+                    Device::Cpu => threads,
                     _ => 1,
                 }),
+                pool,
             }),
         })
     }
@@ -197,6 +220,20 @@ impl Detector {
     /// The device the networks run on ([`Device::Auto`] resolved to [`Device::Cpu`] or [`Device::Gpu`]).
     pub fn device(&self) -> Device {
         self.inner.device
+    }
+
+    /// How many threads the detector's CPU work spreads over: its own pool's
+    /// ([`DetectorOptions::cpu_threads`]) or rayon's global pool's.
+    pub fn cpu_threads(&self) -> usize {
+        self.on_pool(rayon::current_num_threads)
+    }
+
+    /// Runs `work` on the detector's thread pool, if it has one of its own.
+    fn on_pool<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
+        match &self.inner.pool {
+            Some(pool) => pool.install(work),
+            None => work(),
+        }
     }
 
     /// The GPU adapter in use, as "name (backend, type)"; `None` on the CPU.
@@ -297,7 +334,12 @@ impl Detector {
 
     /// Runs the cascade on `images` in as many passes as the backend wants, handing each face to `emit` with the
     /// index of its image, best first within an image. Returns the timings summed over the passes.
-    fn run(&self, images: &[Pixels<'_>], emit: impl FnMut(usize, Face)) -> Result<StageTimings> {
+    fn run(&self, images: &[Pixels<'_>], emit: impl FnMut(usize, Face) + Send) -> Result<StageTimings> {
+        self.on_pool(|| self.run_here(images, emit))
+    }
+
+    /// [`Detector::run`] on the current thread pool.
+    fn run_here(&self, images: &[Pixels<'_>], emit: impl FnMut(usize, Face)) -> Result<StageTimings> {
         let limit = self.inner.options.max_pixels;
         if let Some(big) = images
             .iter()
@@ -448,8 +490,42 @@ mod tests {
         for result in cases {
             assert!(matches!(result, Err(Error::InvalidOption { .. })), "{result:?}");
         }
+        let zero_threads = Detector::builder().cpu_threads(0).build();
+        assert!(
+            matches!(
+                &zero_threads,
+                Err(Error::InvalidOption {
+                    name: "cpu_threads",
+                    ..
+                })
+            ),
+            "{zero_threads:?}"
+        );
         let cpu = Detector::builder().device(Device::Cpu).build().unwrap();
         assert_eq!((cpu.device(), cpu.adapter()), (Device::Cpu, None));
+        assert_eq!(cpu.cpu_threads(), rayon::current_num_threads());
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+
+    /// The detector's work runs on its own pool: the stages' parallel loops see its thread count and run on its
+    /// threads.
+    #[test]
+    fn a_detector_with_cpu_threads_runs_its_work_on_its_own_pool() {
+        let detector = Detector::builder().device(Device::Cpu).cpu_threads(3).build().unwrap();
+        let seen = detector.on_pool(|| {
+            let name = std::thread::current().name().map(str::to_owned);
+            (
+                rayon::current_num_threads(),
+                rayon::current_thread_index().is_some(),
+                name,
+            )
+        });
+        assert_eq!((seen.0, seen.1), (3, true), "{seen:?}");
+        assert!(seen.2.as_ref().is_some_and(|n| n.starts_with("mtcnn-cpu-")), "{seen:?}");
     }
 }
 

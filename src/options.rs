@@ -123,6 +123,11 @@ pub struct DetectorOptions {
     /// The largest image `detect` takes, in pixels (default 100 000 000, e.g. 12 000 × 8 000). A larger one gives
     /// [`Error::ImageTooLarge`] before any work: a ceiling for services fed arbitrary uploads. At least 1.
     pub max_pixels: u64,
+    /// Threads for the detector's CPU work: `None` (the default) shares rayon's global pool with the rest of the
+    /// process (`RAYON_NUM_THREADS`, or one a core); `Some(n)` gives the detector a pool of its own of `n` threads,
+    /// to cap what detection takes from a server's cores or to keep it off the global pool. At least 1. The
+    /// faces are the same, bit for bit, whatever the count.
+    pub cpu_threads: Option<usize>,
 }
 
 /// The default [`DetectorOptions::max_pixels`].
@@ -140,6 +145,7 @@ impl Default for DetectorOptions {
             fit_to_image: true,
             device: Device::Auto,
             max_pixels: DEFAULT_MAX_PIXELS,
+            cpu_threads: None,
         }
     }
 }
@@ -177,6 +183,13 @@ impl DetectorOptions {
             if !(0.0..=1.0).contains(&v) {
                 return Err(invalid(name, v, "must lie in [0, 1]"));
             }
+        }
+        if self.cpu_threads == Some(0) {
+            return Err(invalid(
+                "cpu_threads",
+                0,
+                "must be at least 1 (or None for rayon's global pool)",
+            ));
         }
         if self.max_pixels == 0 {
             return Err(invalid("max_pixels", self.max_pixels, "must be at least 1"));

@@ -229,6 +229,16 @@ fn results_are_bit_identical_across_thread_counts_and_runs() {
         );
     }
     assert_eq!(detector.detect(&image).unwrap(), reference);
+    // A detector with a pool of its own: the same bits, whatever the count.
+    for threads in [1, 3] {
+        let own = Detector::builder().cpu_threads(threads).build().unwrap();
+        assert_eq!(own.cpu_threads(), threads);
+        assert_eq!(own.detect(&image).unwrap(), reference, "cpu_threads({threads})");
+        assert_eq!(
+            own.detect_batch(&[image.clone(), image.clone()]).unwrap(),
+            [reference.clone(), reference.clone()]
+        );
+    }
 }
 
 #[test]

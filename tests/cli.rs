@@ -239,6 +239,39 @@ fn bench_json_reports_the_figures_and_each_stage() {
     assert!(pyramid > 0.0 && pyramid < pnet, "{s}");
 }
 
+#[test]
+fn threads_sets_the_cpu_pool_and_zero_is_refused() {
+    let out = mtcnn(&[
+        "bench",
+        astronaut().to_str().unwrap(),
+        "--runs",
+        "1",
+        "--json",
+        "--device",
+        "cpu",
+        "--threads",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&v["threads"], &v["faces"]), (&3.into(), &1.into()), "{v}");
+    let out = mtcnn(&[
+        "detect",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        astronaut().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        ASTRONAUT_JSON.replace("0.9991206526756287", "0.9991205334663391")
+    );
+    let out = mtcnn(&["detect", "--threads", "0", astronaut().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
 #[cfg(feature = "gpu")]
 #[test]
 fn bench_json_on_the_gpu_reports_each_stages_readback() {

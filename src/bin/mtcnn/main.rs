@@ -66,6 +66,9 @@ pub(crate) struct DetectorArgs {
     /// A safetensors weights file instead of the embedded weights.
     #[arg(long)]
     weights: Option<PathBuf>,
+    /// CPU threads for the detection (default: one a core, or RAYON_NUM_THREADS).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: Option<u32>,
 }
 
 #[derive(Args)]
@@ -144,6 +147,9 @@ pub(crate) fn build_detector(args: &DetectorArgs) -> Result<Detector, String> {
         })
         .fit_to_image(!args.no_fit)
         .device(device);
+    if let Some(threads) = args.threads {
+        builder = builder.cpu_threads(threads as usize);
+    }
     if let Some(path) = &args.weights {
         builder = builder.weights(Weights::from_file(path).map_err(|e| e.to_string())?);
     }
@@ -152,7 +158,7 @@ pub(crate) fn build_detector(args: &DetectorArgs) -> Result<Detector, String> {
         Some(adapter) => log::info!("device: gpu, adapter {adapter} (requested {})", device.name()),
         None => log::info!(
             "device: cpu, {} threads (requested {})",
-            rayon::current_num_threads(),
+            detector.cpu_threads(),
             device.name()
         ),
     }
