@@ -34,6 +34,26 @@ impl BoundingBox {
     pub fn bottom(&self) -> f32 {
         self.y + self.height
     }
+
+    /// Area, `width × height`; 0 for a box with no extent.
+    pub fn area(&self) -> f32 {
+        self.width.max(0.0) * self.height.max(0.0)
+    }
+
+    /// Intersection over union with `other`, in [0, 1]: the usual measure for matching a detection to a label or
+    /// to the previous frame's face. Plain geometry: the detector's own NMS counts pixels inclusively (`+ 1` on
+    /// each side), as the reference package does. 0 when the boxes don't overlap or have no area.
+    pub fn iou(&self, other: &BoundingBox) -> f32 {
+        let w = (self.right().min(other.right()) - self.x.max(other.x)).max(0.0);
+        let h = (self.bottom().min(other.bottom()) - self.y.max(other.y)).max(0.0);
+        let intersection = w * h;
+        let union = self.area() + other.area() - intersection;
+        if union > 0.0 {
+            intersection / union
+        } else {
+            0.0
+        }
+    }
 }
 
 /// The five facial landmarks. "Left" and "right" are as seen in the image, not from the person's point of view.
@@ -258,5 +278,18 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("mouth_rigth"));
+    }
+
+    #[test]
+    fn iou_of_boxes() {
+        let b = |x, y, width, height| BoundingBox { x, y, width, height };
+        let a = b(0.0, 0.0, 10.0, 10.0);
+        assert_eq!(a.iou(&a), 1.0);
+        assert_eq!(a.iou(&b(5.0, 0.0, 10.0, 10.0)), 50.0 / 150.0);
+        assert_eq!(a.iou(&b(2.0, 2.0, 4.0, 4.0)), 16.0 / 100.0);
+        assert_eq!(a.iou(&b(10.0, 0.0, 5.0, 5.0)), 0.0, "touching edges");
+        assert_eq!(a.iou(&b(20.0, 20.0, 5.0, 5.0)), 0.0);
+        assert_eq!(b(3.0, 3.0, 0.0, 0.0).iou(&b(3.0, 3.0, 0.0, 0.0)), 0.0, "no area");
+        assert_eq!(b(0.0, 0.0, -4.0, 5.0).area(), 0.0);
     }
 }

@@ -1,9 +1,12 @@
 //! Detector options, their defaults (those of the Python package `mtcnn` 1.0.0) and their validation.
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 
 /// Which stages of the cascade run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Stages {
     /// P-Net, R-Net and O-Net: boxes, confidences and the five keypoints (the package's
     /// `"face_and_landmarks_detection"`).
@@ -15,7 +18,8 @@ pub enum Stages {
 }
 
 /// Where the networks run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Device {
     /// A hardware GPU (discrete, integrated or virtual) when wgpu finds one and it starts, otherwise the CPU.
     /// Software adapters (lavapipe, SwiftShader, WARP) are slower than the CPU path and never chosen. The choice
@@ -42,7 +46,8 @@ impl Device {
 }
 
 /// How many pyramid levels to build.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PyramidRule {
     /// The Python package's count, `round(-(ln(min_dim / 12) / ln(factor) + 1))`. It ignores `min_face_size`, so
     /// with a larger minimum face it builds levels too small to hold a face, and with a smaller one it stops early.
@@ -55,7 +60,8 @@ pub enum PyramidRule {
 }
 
 /// Score thresholds of the three stages. A candidate is kept when its face probability is strictly greater.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Thresholds {
     /// P-Net (default 0.6).
     pub pnet: f32,
@@ -77,7 +83,8 @@ impl Default for Thresholds {
 
 /// IoU thresholds of the four non-maximum suppressions. A box is dropped when its overlap with a higher-scored box
 /// is strictly greater.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct NmsThresholds {
     /// P-Net, within one pyramid level, IoU over union (default 0.5).
     pub pnet_level: f64,
@@ -101,7 +108,20 @@ impl Default for NmsThresholds {
 }
 
 /// Everything that configures a [`crate::Detector`]. The defaults are those of `mtcnn` 1.0.0.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// It (de)serializes with serde, so that the options can live in an application's configuration file: every field
+/// is optional there and takes its default, enums are written in snake case, and an unknown key is an error (a
+/// misspelt option should not be silently ignored). Values are checked when the detector is built.
+///
+/// ```
+/// let options: mtcnn_wgpu::DetectorOptions =
+///     serde_json::from_str(r#"{"min_face_size": 40, "device": "cpu", "thresholds": {"onet": 0.9}}"#)?;
+/// assert_eq!((options.min_face_size, options.thresholds.onet, options.thresholds.pnet), (40.0, 0.9, 0.6));
+/// let detector = mtcnn_wgpu::Detector::with_options(options)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DetectorOptions {
     /// The smallest face to look for, in pixels (default 20, at least 12). The first pyramid scale is
     /// `12 / min_face_size`.
@@ -206,5 +226,70 @@ impl DetectorOptions {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod serde_tests {
+    use super::*;
+
+    #[test]
+    fn options_round_trip_and_a_partial_config_takes_the_defaults() {
+        let options = DetectorOptions {
+            min_face_size: 32.0,
+            device: Device::Gpu,
+            stages: Stages::FacesOnly,
+            pyramid_rule: PyramidRule::MinFaceAware,
+            cpu_threads: Some(3),
+            ..DetectorOptions::default()
+        };
+        let json = serde_json::to_value(&options).unwrap();
+        assert_eq!(
+            (&json["device"], &json["stages"], &json["pyramid_rule"]),
+            (&"gpu".into(), &"faces_only".into(), &"min_face_aware".into())
+        );
+        assert_eq!(serde_json::from_value::<DetectorOptions>(json).unwrap(), options);
+        for device in [Device::Auto, Device::Cpu, Device::Gpu] {
+            assert_eq!(serde_json::to_value(device).unwrap(), device.name(), "the CLI's names");
+        }
+
+        let partial: DetectorOptions = serde_json::from_str(r#"{"nms": {"onet": 0.5}, "max_pixels": 1000}"#).unwrap();
+        assert_eq!(
+            partial,
+            DetectorOptions {
+                nms: NmsThresholds {
+                    onet: 0.5,
+                    ..NmsThresholds::default()
+                },
+                max_pixels: 1000,
+                ..DetectorOptions::default()
+            }
+        );
+        assert_eq!(
+            serde_json::from_str::<DetectorOptions>("{}").unwrap(),
+            DetectorOptions::default()
+        );
+    }
+
+    #[test]
+    fn misspelt_keys_and_unknown_names_are_errors() {
+        for (json, says) in [
+            (r#"{"min_face": 40}"#, "unknown field `min_face`"),
+            (r#"{"thresholds": {"onet": 0.9, "o_net": 1}}"#, "unknown field `o_net`"),
+            (r#"{"device": "tpu"}"#, "unknown variant `tpu`"),
+            (r#"{"min_face_size": "big"}"#, "invalid type"),
+        ] {
+            let error = serde_json::from_str::<DetectorOptions>(json).unwrap_err().to_string();
+            assert!(error.contains(says), "{json}: {error}");
+        }
+        // Out-of-range values parse, and are refused when the detector is built.
+        let options: DetectorOptions = serde_json::from_str(r#"{"scale_factor": 1.5}"#).unwrap();
+        assert!(matches!(
+            options.validate(),
+            Err(Error::InvalidOption {
+                name: "scale_factor",
+                ..
+            })
+        ));
     }
 }

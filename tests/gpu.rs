@@ -13,13 +13,6 @@ fn gpu_detector(fit_to_image: bool) -> Option<Detector> {
     common::gpu_detector_from(Detector::builder().fit_to_image(fit_to_image))
 }
 
-fn iou(a: &BoundingBox, b: &BoundingBox) -> f32 {
-    let w = (a.right().min(b.right()) - a.x.max(b.x)).max(0.0);
-    let h = (a.bottom().min(b.bottom()) - a.y.max(b.y)).max(0.0);
-    let inter = w * h;
-    inter / (a.width * a.height + b.width * b.height - inter)
-}
-
 struct Reference {
     bbox: BoundingBox,
     confidence: f32,
@@ -79,7 +72,7 @@ fn gpu_detection_matches_the_reference_on_the_golden_images() {
         // Greedy one-to-one matching by IoU.
         let mut pairs: Vec<(f32, usize, usize)> = (0..reference.len())
             .flat_map(|r| (0..ours.len()).map(move |o| (r, o)))
-            .map(|(r, o)| (iou(&reference[r].bbox, &ours[o].bbox), r, o))
+            .map(|(r, o)| (reference[r].bbox.iou(&ours[o].bbox), r, o))
             .filter(|&(v, _, _)| v > 0.5)
             .collect();
         pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -160,7 +153,7 @@ fn a_shared_device_works_and_a_lost_device_is_an_error() {
     assert_eq!(shared.device(), Device::Gpu);
     let faces = shared.detect(&astronaut()).unwrap();
     assert_eq!(faces.len(), 1);
-    assert!(iou(&faces[0].bbox, &expected[0].bbox) > 0.99);
+    assert!(faces[0].bbox.iou(&expected[0].bbox) > 0.99);
 
     // Losing the device is an error, not a panic; a new detector works afterwards.
     device.destroy();

@@ -9,14 +9,7 @@
 mod common;
 
 use image::RgbImage;
-use mtcnn_wgpu::{BoundingBox, Detector, Device};
-
-fn iou(a: &BoundingBox, b: &BoundingBox) -> f32 {
-    let w = (a.right().min(b.right()) - a.x.max(b.x)).max(0.0);
-    let h = (a.bottom().min(b.bottom()) - a.y.max(b.y)).max(0.0);
-    let inter = w * h;
-    inter / (a.width * a.height + b.width * b.height - inter)
-}
+use mtcnn_wgpu::{Detector, Device};
 
 #[test]
 fn an_8000_by_6000_image_finds_the_cpu_faces_on_the_gpu() {
@@ -65,7 +58,7 @@ fn an_8000_by_6000_image_finds_the_cpu_faces_on_the_gpu() {
     assert_eq!(got.len(), expected.len());
     let mut worst = 0.0f32;
     for (g, e) in got.iter().zip(&expected) {
-        assert!(iou(&g.bbox, &e.bbox) >= 0.95, "{g:?} vs {e:?}");
+        assert!(g.bbox.iou(&e.bbox) >= 0.95, "{g:?} vs {e:?}");
         assert!((g.confidence - e.confidence).abs() <= 0.01, "{g:?} vs {e:?}");
         let (gk, ek) = (g.keypoints.unwrap().to_array(), e.keypoints.unwrap().to_array());
         for (p, q) in gk.iter().zip(&ek) {

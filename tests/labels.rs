@@ -55,18 +55,11 @@ fn read_labels(xml: &str) -> Vec<(String, Vec<Labelled>)> {
     images
 }
 
-fn iou(a: &BoundingBox, b: &BoundingBox) -> f32 {
-    let w = (a.right().min(b.right()) - a.x.max(b.x)).max(0.0);
-    let h = (a.bottom().min(b.bottom()) - a.y.max(b.y)).max(0.0);
-    let inter = w * h;
-    inter / (a.width * a.height + b.width * b.height - inter)
-}
-
 /// One-to-one matching, best IoU first: pairs (label index, face index).
 fn matches(labels: &[Labelled], faces: &[Face], min_iou: f32) -> Vec<(usize, usize)> {
     let mut pairs: Vec<(f32, usize, usize)> = (0..labels.len())
         .flat_map(|l| (0..faces.len()).map(move |f| (l, f)))
-        .map(|(l, f)| (iou(&labels[l].bbox, &faces[f].bbox), l, f))
+        .map(|(l, f)| (labels[l].bbox.iou(&faces[f].bbox), l, f))
         .filter(|&(v, _, _)| v >= min_iou)
         .collect();
     pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
