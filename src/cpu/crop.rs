@@ -117,4 +117,91 @@ mod tests {
         assert_eq!(&out[..9], &[0.0, 0.5, 1.0, 1.0, 1.5, 2.0, 2.0, 2.5, 3.0]);
         assert!(out[9..].iter().all(|&v| v == 0.0));
     }
+
+    /// Every tap one channel at a time through the byte table: what the vector row must equal, bit for bit.
+    fn scalar_crop(x: Plane<'_, u8>, b: &CropBox, crop: usize) -> Vec<f32> {
+        let (ys, xs) = (axis_samples(b.y1, b.y2, x.h, crop), axis_samples(b.x1, b.x2, x.w, crop));
+        let mut out = Vec::new();
+        for sy in &ys[..crop] {
+            for sx in &xs[..crop] {
+                for ch in 0..3 {
+                    out.push(match (sy, sx) {
+                        (Some((top, bottom, ly)), Some((left, right, lx))) => {
+                            let at = |y: usize, xx: usize| x.data[(y * x.w + xx) * 3 + ch].looked_up();
+                            bilinear(
+                                at(*top, *left),
+                                at(*top, *right),
+                                at(*bottom, *left),
+                                at(*bottom, *right),
+                                *lx,
+                                *ly,
+                            )
+                        }
+                        _ => 0.0,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn rgb_rows_equal_the_scalar_taps_bit_for_bit_up_to_the_last_pixel() {
+        let (h, w) = (37, 53);
+        let data: Vec<u8> = (0..h * w * 3).map(|i| (i * 97 % 251) as u8).collect();
+        let x = Plane {
+            h,
+            w,
+            c: 3,
+            data: &data[..],
+        };
+        let float: Vec<f32> = data.iter().map(|v| v.value()).collect();
+        let xf = Plane {
+            h,
+            w,
+            c: 3,
+            data: &float[..],
+        };
+        let boxes = [
+            CropBox {
+                y1: 0.0,
+                x1: 0.0,
+                y2: 1.0,
+                x2: 1.0,
+            }, // reaches the last pixel (its 4-byte load would overrun)
+            CropBox {
+                y1: 0.1,
+                x1: 0.23,
+                y2: 0.57,
+                x2: 0.9,
+            },
+            CropBox {
+                y1: -0.2,
+                x1: 0.5,
+                y2: 0.4,
+                x2: 1.3,
+            }, // partly outside
+            CropBox {
+                y1: 0.31,
+                x1: 0.31,
+                y2: 0.33,
+                x2: 0.32,
+            }, // upsampled
+        ];
+        for crop in [24, 48] {
+            let mut out = vec![0.0; boxes.len() * crop * crop * 3];
+            crop_and_resize(x, &boxes, crop, &mut out);
+            let mut from_floats = vec![0.0; out.len()];
+            crop_and_resize(xf, &boxes, crop, &mut from_floats);
+            for (i, b) in boxes.iter().enumerate() {
+                let got = &out[i * crop * crop * 3..][..crop * crop * 3];
+                let expected = scalar_crop(x, b, crop);
+                assert!(
+                    got.iter().zip(&expected).all(|(a, e)| a.to_bits() == e.to_bits()),
+                    "box {i}, crop {crop}"
+                );
+            }
+            assert_eq!(out, from_floats, "bytes and their float values crop alike");
+        }
+    }
 }
