@@ -7,6 +7,7 @@ mod context;
 mod kernels;
 mod nets;
 mod pass;
+mod resample;
 mod tiled;
 mod warp;
 mod weight_windows;

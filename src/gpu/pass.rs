@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::netdef::{ONET_HEADS, PNET_HEADS, RNET_HEADS};
 use crate::pipeline::boxes::Proposal;
 use crate::pipeline::crops::CropBox;
-use crate::pipeline::pyramid::{area_normaliser, AreaTaps, PyramidLevel};
+use crate::pipeline::pyramid::PyramidLevel;
 use crate::pipeline::workspace::reset;
 use crate::timings::{DeviceMeasures, Readback};
 
@@ -24,20 +24,14 @@ const RECORD: usize = 8;
 pub(crate) const CANDIDATE_SLOTS: usize = 1 << 15;
 /// Candidate records the first P-Net readback takes (128 KiB); more are read only when more cells passed.
 const FIRST_READ: usize = 4096;
-/// Image rows one work item of the AREA resize's row pass sums (`resize_rows.wgsl`).
-const ROW_SUM_BAND: usize = 8;
-
-/// One output row's or column's AREA taps: first input index, tap count, first and last weight bits.
-type AreaEntry = [u32; 4];
-
 /// Where one image of the batch sits: its size, its first 32-bit word in the uploaded RGB bytes and its first
 /// float in the normalised images.
 #[derive(Clone, Copy, Debug)]
-struct Placed {
-    width: usize,
-    height: usize,
-    rgb_word: usize,
-    float: usize,
+pub(super) struct Placed {
+    pub(super) width: usize,
+    pub(super) height: usize,
+    pub(super) rgb_word: usize,
+    pub(super) float: usize,
 }
 
 /// One pyramid level of one image of the batch, or a strip of rows of one (`window`).
@@ -71,21 +65,6 @@ impl LevelJob {
             window: None,
         }
     }
-}
-
-/// The table entries of `rows` output cells of `t` from `first`, input indices moved down by `shift`.
-fn area_entries(t: &AreaTaps, first: usize, rows: usize, shift: usize) -> impl Iterator<Item = AreaEntry> + '_ {
-    t.starts.windows(2).skip(first).take(rows).map(move |w| {
-        let (a, b) = (w[0], w[1] - 1);
-        debug_assert!(t.index[a..=b].windows(2).all(|p| p[1] == p[0] + 1 || p[1] == p[0]));
-        debug_assert!(t.weight[a + 1..b.max(a + 1)].iter().all(|&v| v == 1.0));
-        [
-            (t.index[a] - shift) as u32,
-            (b + 1 - a) as u32,
-            t.weight[a].to_bits(),
-            t.weight[b].to_bits(),
-        ]
-    })
 }
 
 impl GpuBackend {
@@ -180,15 +159,15 @@ impl GpuBackend {
 }
 
 pub(crate) struct GpuPass<'a> {
-    gpu: &'a GpuBackend,
-    pool: MutexGuard<'a, BufferPool>,
-    images: Vec<Placed>,
+    pub(super) gpu: &'a GpuBackend,
+    pub(super) pool: MutexGuard<'a, BufferPool>,
+    pub(super) images: Vec<Placed>,
     /// Words of the uploaded 8-bit images, one after the other.
-    rgb_words: usize,
+    pub(super) rgb_words: usize,
     /// Bytes of the upload buffer (at least one word).
-    rgb_bytes: u64,
+    pub(super) rgb_bytes: u64,
     /// Floats of all normalised images.
-    floats: usize,
+    pub(super) floats: usize,
     /// The device time of the submissions (when the device has timestamp queries) and the readbacks since
     /// `take_device_measures` last ran.
     measured: DeviceMeasures,
@@ -219,15 +198,9 @@ impl GpuPass<'_> {
         gpu.ctx.scoped(|| stage(self))?
     }
 
-    fn buffer(&mut self, name: &'static str, floats: usize, usage: wgpu::BufferUsages) -> View {
+    pub(super) fn buffer(&mut self, name: &'static str, floats: usize, usage: wgpu::BufferUsages) -> View {
         let bytes = (floats * 4) as u64;
         View::new(&self.pool.get(&self.gpu.ctx, name, bytes, usage), bytes)
-    }
-
-    /// The normalised images (written by P-Net's stage, read by the crops).
-    fn normalized(&mut self) -> View {
-        let floats = self.floats;
-        self.buffer("image", floats, STORAGE)
     }
 
     /// Splits level jobs into groups whose tensors each fit one storage binding. Usually one group: all levels
@@ -263,149 +236,6 @@ impl GpuPass<'_> {
         }
         groups.push(start..jobs.len());
         Ok(groups)
-    }
-
-    /// The AREA taps of every level job in one table of vec4s: per output row, then per output column,
-    /// (first input index, tap count, first weight bits, last weight bits). Taps between the first and the last
-    /// weigh 1. Returns the table and, per job, the entries of its first row and first column and its normaliser.
-    fn area_tables(&self, jobs: &[LevelJob]) -> (Vec<AreaEntry>, Vec<(u32, u32, f32)>) {
-        let mut table = Vec::new();
-        let mut offsets = Vec::new();
-        for job in jobs {
-            let image = &self.images[job.image];
-            // A strip takes its rows of the full level's taps, pointing into its own image's rows.
-            let (ty, first, shift) = match job.window {
-                None => (AreaTaps::new(image.height, job.level.height), 0, 0),
-                Some(w) => (
-                    AreaTaps::new(w.image_height, w.level_height),
-                    w.first_row,
-                    w.first_input_row,
-                ),
-            };
-            let tx = AreaTaps::new(image.width, job.level.width);
-            let row_start = table.len() as u32;
-            table.extend(area_entries(&ty, first, job.level.height, shift));
-            let column_start = table.len() as u32;
-            table.extend(area_entries(&tx, 0, job.level.width, 0));
-            offsets.push((row_start, column_start, area_normaliser(&ty, &tx)));
-        }
-        (table, offsets)
-    }
-
-    /// Records the normalisation of the uploaded images; returns the normalised images.
-    pub(super) fn record_normalize(&mut self, plan: &mut Plan) -> View {
-        let normalized = self.normalized();
-        let rgb = View::new(
-            &self.pool.get(&self.gpu.ctx, "rgb", self.rgb_bytes, STORAGE),
-            self.rgb_bytes,
-        );
-        let segments = self
-            .images
-            .iter()
-            .map(|i| Segment {
-                in_off: i.rgb_word as u32,
-                out_off: i.float as u32,
-                start: i.rgb_word as u32,
-                a: (i.width * i.height * 3) as u32,
-                ..Default::default()
-            })
-            .collect();
-        plan.dispatch(
-            Kernel::Normalize,
-            Params {
-                // One work item per word of the upload.
-                total: self.rgb_words as u32,
-                ..Default::default()
-            },
-            segments,
-            Some(rgb),
-            normalized.clone(),
-            None,
-        );
-        normalized
-    }
-
-    /// Uploads the AREA taps of `jobs`; returns the table and each job's (row starts, column starts, normaliser).
-    fn upload_taps(&mut self, jobs: &[LevelJob]) -> (View, Vec<(u32, u32, f32)>) {
-        let (table, offsets) = self.area_tables(jobs);
-        let taps = self.buffer("taps", table.len() * 4, STORAGE);
-        self.gpu
-            .ctx
-            .queue
-            .write_buffer(&taps.buffer, 0, bytemuck::cast_slice(&table));
-        (taps, offsets)
-    }
-
-    /// Floats of the AREA resize's row sums (pass 1) for one level job: every image row at the level's width.
-    fn row_sum_floats(&self, job: &LevelJob) -> usize {
-        self.images[job.image].height * job.level.width * 3
-    }
-
-    /// Records the AREA resize of the normalised images into the level `parts` (one per job) of `pyramid`: row
-    /// sums into `rows` (pass 1), then the levels (pass 2).
-    fn record_resize(
-        &self,
-        plan: &mut Plan,
-        jobs: &[LevelJob],
-        parts: &[Part],
-        offsets: &[(u32, u32, f32)],
-        [normalized, rows, pyramid, taps]: [&View; 4],
-    ) {
-        let (mut row_items, mut row_offset, mut pixel_items) = (0u32, 0u32, 0u32);
-        let mut row_segments = Vec::with_capacity(jobs.len());
-        let mut column_segments = Vec::with_capacity(jobs.len());
-        for ((job, p), &(ys, xs, k)) in jobs.iter().zip(parts).zip(offsets) {
-            let image = &self.images[job.image];
-            row_segments.push(Segment {
-                count: 1,
-                in_h: image.height as u32,
-                in_w: image.width as u32,
-                in_off: image.float as u32,
-                out_w: p.w as u32,
-                out_off: row_offset,
-                start: row_items,
-                b: xs,
-                ..Default::default()
-            });
-            column_segments.push(Segment {
-                count: 1,
-                in_h: image.height as u32,
-                in_off: row_offset,
-                out_h: p.h as u32,
-                out_w: p.w as u32,
-                out_off: p.offset as u32,
-                start: pixel_items,
-                a: ys,
-                e: k.to_bits(),
-                ..Default::default()
-            });
-            row_items += (image.height.div_ceil(ROW_SUM_BAND) * p.w) as u32;
-            row_offset += self.row_sum_floats(job) as u32;
-            pixel_items += (p.h * p.w) as u32;
-        }
-        plan.dispatch(
-            Kernel::ResizeRows,
-            Params {
-                total: row_items,
-                size: ROW_SUM_BAND as u32,
-                ..Default::default()
-            },
-            row_segments,
-            Some(normalized.clone()),
-            rows.clone(),
-            Some(taps.clone()),
-        );
-        plan.dispatch(
-            Kernel::ResizeColumns,
-            Params {
-                total: pixel_items,
-                ..Default::default()
-            },
-            column_segments,
-            Some(rows.clone()),
-            pyramid.clone(),
-            Some(taps.clone()),
-        );
     }
 
     /// Records the crops of boxes `first..first + count` of the batch (already uploaded to `boxes`, image by
