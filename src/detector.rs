@@ -119,6 +119,7 @@ impl DetectorBuilder {
         self.options.fit_to_image = fit;
         self
     }
+
     /// A thread pool of `threads` threads of the detector's own for its CPU work, instead of rayon's global pool;
     /// see [`DetectorOptions::cpu_threads`].
     pub fn cpu_threads(mut self, threads: usize) -> Self {
@@ -413,9 +414,11 @@ impl Detector {
             .collect::<Result<Vec<_>>>()?;
         let image = image.into();
         let mut copy = Vec::new();
-        self.inner
-            .backend
-            .warp(ImageView::of(&image, &mut copy), &transforms, size)
+        self.on_pool(|| {
+            self.inner
+                .backend
+                .warp(ImageView::of(&image, &mut copy), &transforms, size)
+        })
     }
 
     /// `limit_bboxes` (when `fit_to_image`): x to [0, W−1], y to [0, H−1]; then corners to x, y, w, h.
