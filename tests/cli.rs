@@ -633,4 +633,20 @@ fn frames_reads_raw_video_frames_from_stdin() {
     assert!(text(&out.stderr).contains("the stride is 100"), "{}", text(&out.stderr));
     let out = mtcnn_frames(&["--size", "512"], Vec::new());
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // Sizes that would allocate gigabytes are refused before anything is allocated.
+    for (args, says) in [
+        (&["--size", "100000x100000"][..], "max_pixels"),
+        (
+            &["--size", "64x64", "--stride", "100000000"][..],
+            "exceed 1073741824 bytes",
+        ),
+        (
+            &["--size", "8000x6000", "--batch", "100", "--device", "cpu"][..],
+            "use a smaller batch",
+        ),
+    ] {
+        let out = mtcnn_frames(args, Vec::new());
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(says), "{args:?}: {}", text(&out.stderr));
+    }
 }

@@ -7,10 +7,15 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use mtcnn_wgpu::{Device, PixelLayout, Pixels};
+use mtcnn_wgpu::{DetectorOptions, Device, PixelLayout, Pixels};
 
 use crate::detect::{faces_json, GPU_BATCH};
 use crate::{build_detector, DetectorArgs};
+
+/// The largest frame taken, in bytes, and the most a batch of frames may hold: a mistyped size or stride is an
+/// error, not an allocation that fails.
+const MAX_FRAME_BYTES: usize = 1 << 30;
+const MAX_BATCH_BYTES: usize = 2 << 30;
 
 #[derive(Args)]
 pub(crate) struct FramesArgs {
@@ -86,9 +91,18 @@ pub(crate) fn run(args: &FramesArgs) -> Result<usize, String> {
     let (width, height) = args.size;
     let layout = PixelLayout::from(args.layout);
     let stride = args.stride.unwrap_or(width as usize * layout.bytes_per_pixel());
+    let max_pixels = DetectorOptions::default().max_pixels;
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(format!(
+            "frames of {width}x{height} exceed the detector's max_pixels ({max_pixels})"
+        ));
+    }
     let frame_bytes = stride
         .checked_mul(height as usize)
-        .ok_or_else(|| format!("frames of {width}x{height} with a stride of {stride} bytes are too large"))?;
+        .filter(|&bytes| bytes <= MAX_FRAME_BYTES)
+        .ok_or_else(|| {
+            format!("frames of {width}x{height} with a stride of {stride} bytes exceed {MAX_FRAME_BYTES} bytes")
+        })?;
     let mut group = vec![vec![0u8; frame_bytes]];
     // Checks the size and stride once, before anything is read.
     Pixels::with_stride(&group[0], width, height, stride, layout).map_err(|e| e.to_string())?;
@@ -98,6 +112,11 @@ pub(crate) fn run(args: &FramesArgs) -> Result<usize, String> {
         None if detector.device() == Device::Gpu => GPU_BATCH,
         None => 1,
     };
+    if batch * frame_bytes > MAX_BATCH_BYTES {
+        return Err(format!(
+            "--batch {batch} frames of {frame_bytes} bytes exceed {MAX_BATCH_BYTES} bytes; use a smaller batch"
+        ));
+    }
     let mut input: Box<dyn Read> = if args.input.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
