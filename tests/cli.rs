@@ -650,3 +650,50 @@ fn frames_reads_raw_video_frames_from_stdin() {
         assert!(text(&out.stderr).contains(says), "{args:?}: {}", text(&out.stderr));
     }
 }
+
+/// A photo stored sideways with an EXIF orientation (as phones write them) is detected upright by default: the
+/// same faces as the upright image. `--ignore-orientation` detects the pixels as stored.
+#[test]
+fn exif_orientation_turns_photos_upright() {
+    use image::ImageEncoder;
+    let upright = image::open(astronaut()).unwrap().to_rgb8();
+    // Stored turned a quarter to the left, with orientation 6: "turn 90° clockwise to display".
+    let stored = image::imageops::rotate270(&upright);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sideways.png");
+    let mut png = Vec::new();
+    let mut encoder = image::codecs::png::PngEncoder::new(&mut png);
+    // A little-endian TIFF header and one IFD entry: tag 0x0112 (orientation), SHORT, count 1, value 6.
+    let mut exif = b"II\x2a\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0".to_vec();
+    exif.extend([6, 0, 0, 0, 0, 0, 0, 0]);
+    encoder.set_exif_metadata(exif).unwrap();
+    encoder
+        .write_image(
+            stored.as_raw(),
+            stored.width(),
+            stored.height(),
+            image::ExtendedColorType::Rgb8,
+        )
+        .unwrap();
+    std::fs::write(&path, png).unwrap();
+
+    let upright_out = mtcnn(&["detect", "--device", "cpu", astronaut().to_str().unwrap()]);
+    let turned = mtcnn(&["detect", "--device", "cpu", path.to_str().unwrap()]);
+    assert!(turned.status.success(), "{}", text(&turned.stderr));
+    assert_eq!(text(&turned.stdout), text(&upright_out.stdout));
+    assert!(
+        text(&turned.stdout).contains("\"box\":[182,64,83,107]"),
+        "{}",
+        text(&turned.stdout)
+    );
+
+    let as_stored = mtcnn(&[
+        "detect",
+        "--device",
+        "cpu",
+        "--ignore-orientation",
+        path.to_str().unwrap(),
+    ]);
+    assert!(as_stored.status.success(), "{}", text(&as_stored.stderr));
+    assert_ne!(text(&as_stored.stdout), text(&upright_out.stdout));
+}

@@ -10,7 +10,8 @@ use crate::{build_detector, decoding, BenchArgs};
 
 pub fn run(args: &BenchArgs) -> Result<usize, String> {
     let detector = build_detector(&args.detector)?;
-    let image = decoding::decode(&args.image).map_err(|e| format!("{}: {e}", args.image.display()))?;
+    let image = decoding::decode(&args.image, decoding::Orientation::Upright)
+        .map_err(|e| format!("{}: {e}", args.image.display()))?;
     let runs = args.runs.max(1);
     let batch = vec![image.clone(); args.batch as usize];
     let (faces, _) = detector.detect_batch_timed(&batch).map_err(|e| e.to_string())?; // warm-up

@@ -5,13 +5,23 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::thread::JoinHandle;
 
-use image::RgbImage;
+use image::{ImageDecoder, RgbImage};
 
 /// Decoded images each worker may hold ahead of the detector.
 const AHEAD: usize = 2;
 
-/// Decodes a file as whatever format its bytes say (gif: the first frame), to 8-bit RGB.
-pub fn decode(path: &Path) -> Result<RgbImage, String> {
+/// How the stored pixels become the image that is detected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Orientation {
+    /// Turned and flipped as the file's EXIF orientation says, as a viewer (and OpenCV's `imread`) shows it.
+    Upright,
+    /// The pixels in the order they are stored.
+    AsStored,
+}
+
+/// Decodes a file as whatever format its bytes say (gif: the first frame), to 8-bit RGB, turned upright by its
+/// EXIF orientation unless `orientation` says otherwise.
+pub fn decode(path: &Path, orientation: Orientation) -> Result<RgbImage, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes));
     // The extension first, as `ImageReader::open` does; the content's signature wins when it has one.
@@ -27,7 +37,20 @@ pub fn decode(path: &Path) -> Result<RgbImage, String> {
             return Err("truncated JPEG: no end-of-image marker".into());
         }
     }
-    let image = reader.decode().map_err(|e| e.to_string())?;
+    let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
+    // What `ImageReader::decode` checks: a file that claims a huge size is refused before anything is allocated.
+    image::Limits::default()
+        .reserve(decoder.total_bytes())
+        .map_err(|e| e.to_string())?;
+    // A damaged EXIF block leaves the image as stored rather than failing it.
+    let turn = match orientation {
+        Orientation::Upright => decoder
+            .orientation()
+            .unwrap_or(image::metadata::Orientation::NoTransforms),
+        Orientation::AsStored => image::metadata::Orientation::NoTransforms,
+    };
+    let mut image = image::DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
+    image.apply_orientation(turn);
     Ok(image.to_rgb8())
 }
 
@@ -42,7 +65,7 @@ pub struct InOrder {
 }
 
 impl InOrder {
-    pub fn new(paths: Vec<PathBuf>, threads: usize) -> Self {
+    pub fn new(paths: Vec<PathBuf>, threads: usize, orientation: Orientation) -> Self {
         let threads = threads.clamp(1, paths.len().max(1));
         let count = paths.len();
         let mut receivers = Vec::with_capacity(threads);
@@ -53,7 +76,7 @@ impl InOrder {
             receivers.push(receiver);
             workers.push(std::thread::spawn(move || {
                 for path in mine {
-                    let image = decode(&path);
+                    let image = decode(&path, orientation);
                     // The consumer has gone: stop.
                     if sender.send((path, image)).is_err() {
                         return;

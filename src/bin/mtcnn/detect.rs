@@ -9,7 +9,7 @@ use image::RgbImage;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mtcnn_wgpu::{Detector, Device, Face};
 
-use crate::decoding::{Decoded, InOrder};
+use crate::decoding::{Decoded, InOrder, Orientation};
 use crate::jsonl::JsonlWriter;
 use crate::{build_detector, draw, inputs, DetectArgs};
 
@@ -115,7 +115,12 @@ pub fn run(args: &DetectArgs) -> Result<usize, String> {
     let (mut images, mut faces_found) = (0usize, 0usize);
     let started = Instant::now();
     let batch = if detector.device() == Device::Gpu { GPU_BATCH } else { 1 };
-    let mut decoded = InOrder::new(files, DECODERS);
+    let orientation = if args.ignore_orientation {
+        Orientation::AsStored
+    } else {
+        Orientation::Upright
+    };
+    let mut decoded = InOrder::new(files, DECODERS, orientation);
     loop {
         let group: Vec<Decoded> = decoded.by_ref().take(batch).collect();
         if group.is_empty() {

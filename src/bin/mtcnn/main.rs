@@ -96,6 +96,10 @@ struct DetectArgs {
     /// index in the order of the JSON).
     #[arg(long, value_name = "DIR")]
     align: Option<PathBuf>,
+    /// Detect on the pixels as stored, not turned upright by the file's EXIF orientation (phone photos are often
+    /// stored sideways); boxes then refer to the stored pixels.
+    #[arg(long)]
+    ignore_orientation: bool,
     /// Side of the aligned crops, in pixels (the template is scaled by size / 112).
     #[arg(long, default_value_t = 112, value_parser = clap::value_parser!(u32).range(1..=4096))]
     align_size: u32,
