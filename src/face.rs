@@ -41,8 +41,9 @@ impl BoundingBox {
     }
 
     /// Intersection over union with `other`, in [0, 1]: the usual measure for matching a detection to a label or
-    /// to the previous frame's face. Plain geometry: the detector's own NMS counts pixels inclusively (`+ 1` on
-    /// each side), as the reference package does. 0 when the boxes don't overlap or have no area.
+    /// to the previous frame's face. Plain geometry, areas without `+ 1`, as the package's NMS computes them (in
+    /// float32 here, on the rounded-to-f32 box; the NMS works in float64 on the unclamped corners). 0 when the
+    /// boxes don't overlap or have no area.
     pub fn iou(&self, other: &BoundingBox) -> f32 {
         let w = (self.right().min(other.right()) - self.x.max(other.x)).max(0.0);
         let h = (self.bottom().min(other.bottom()) - self.y.max(other.y)).max(0.0);
