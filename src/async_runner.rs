@@ -7,6 +7,7 @@
 //! with 200 calls queued 89 detections had started, one inside the other, each with its workspace.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -19,6 +20,8 @@ pub(crate) type Job = Box<dyn FnOnce() + Send>;
 #[derive(Debug)]
 pub(crate) struct AsyncRunner {
     workers: usize,
+    /// Calls skipped because their futures were dropped before their turn.
+    skipped: AtomicUsize,
     /// The queue, once the first job has started the workers; they end once the detector is gone and the queue
     /// is empty.
     queue: Mutex<Option<Sender<Job>>>,
@@ -29,8 +32,20 @@ impl AsyncRunner {
     pub fn new(workers: usize) -> Self {
         AsyncRunner {
             workers: workers.max(1),
+            skipped: AtomicUsize::new(0),
             queue: Mutex::new(None),
         }
+    }
+
+    /// Counts a call skipped because nobody waits for its result any more.
+    pub fn note_skipped(&self) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Calls skipped so far.
+    #[cfg(test)]
+    pub fn skipped(&self) -> usize {
+        self.skipped.load(Ordering::Relaxed)
     }
 
     /// Queues `job`. A job that panics (a bug) drops its result's sender, which the caller's future reports as an
