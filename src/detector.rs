@@ -278,14 +278,20 @@ impl Detector {
 
     /// [`Detector::detect`] for applications that run an async executor. The detection runs away from the
     /// executor, which is never blocked while the CPU or the GPU works; the future completes with its result. It is
-    /// `Send + 'static`: spawn it on any executor. It takes the image by value (clone it to keep it).
+    /// `Send + 'static`: spawn it on any executor. It takes the image by value (clone it to keep it): an
+    /// `RgbImage`, `RgbaImage` or `GrayImage`, or a type of your own that converts into [`Pixels`] by reference
+    /// (a frame that owns its BGRA bytes, say).
     ///
     /// Calls don't start a thread each, so a flood of them can't start a thousand threads with a workspace each:
     /// the detector's worker threads (started by the first call) take them in the order they came, on the CPU one
     /// per rayon thread (each detection still spreads over rayon's pool), on a GPU one, as calls on one detector
     /// take turns there anyway. Waiting futures hold only their images. A call whose future is dropped before its
     /// turn (a request that timed out) is skipped, not detected.
-    pub fn detect_async(&self, image: RgbImage) -> impl Future<Output = Result<Vec<Face>>> + Send + 'static {
+    pub fn detect_async<I>(&self, image: I) -> impl Future<Output = Result<Vec<Face>>> + Send + 'static
+    where
+        I: Send + 'static,
+        for<'a> &'a I: Into<Pixels<'a>>,
+    {
         let detector = self.clone();
         let (sender, receiver) = futures::channel::oneshot::channel();
         let submitted = self.inner.async_runner.submit(Box::new(move || {

@@ -208,3 +208,36 @@ proptest::proptest! {
         proptest::prop_assert_eq!(detector.detect(pixels).unwrap(), expected);
     }
 }
+
+/// A frame type of the application's own, owning its BGRA bytes.
+struct CaptureFrame {
+    bgra: Vec<u8>,
+    width: u32,
+    height: u32,
+}
+
+impl<'a> From<&'a CaptureFrame> for Pixels<'a> {
+    fn from(frame: &'a CaptureFrame) -> Self {
+        Pixels::new(&frame.bgra, frame.width, frame.height, PixelLayout::Bgra).expect("a frame holds its pixels")
+    }
+}
+
+#[test]
+fn detect_async_takes_owned_frames_of_any_layout() {
+    let detector = cpu();
+    let rgb = astronaut();
+    let expected = detector.detect(&rgb).unwrap();
+    let frame = CaptureFrame {
+        bgra: encode(&rgb, PixelLayout::Bgra, 0),
+        width: rgb.width(),
+        height: rgb.height(),
+    };
+    let rgba: RgbaImage = image::DynamicImage::ImageRgb8(rgb.clone()).to_rgba8();
+    let (from_frame, from_rgba) = futures::executor::block_on(async {
+        (
+            detector.detect_async(frame).await.unwrap(),
+            detector.detect_async(rgba).await.unwrap(),
+        )
+    });
+    assert_eq!((from_frame, from_rgba), (expected.clone(), expected));
+}
