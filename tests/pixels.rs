@@ -241,3 +241,48 @@ fn detect_async_takes_owned_frames_of_any_layout() {
     });
     assert_eq!((from_frame, from_rgba), (expected.clone(), expected));
 }
+
+/// Luma alone (the Y plane of a YUV video frame, passed as `PixelLayout::Gray`) against RGB on the golden images:
+/// how many of the RGB faces it still finds (IoU ≥ 0.5), and how many it adds. A figure for the README, with a
+/// floor so that a regression shows.
+#[test]
+fn luma_alone_finds_most_of_the_rgb_faces() {
+    let Some(data) = common::shared_data_or_skip("luma_alone_finds_most_of_the_rgb_faces") else {
+        return;
+    };
+    let detector = cpu();
+    let mut paths: Vec<_> = std::fs::read_dir(data.join("images"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    paths.sort();
+    let (mut faces, mut found, mut extra, mut ious) = (0, 0, 0, Vec::new());
+    for path in &paths {
+        let rgb = image::open(path).unwrap().to_rgb8();
+        let luma = image::imageops::grayscale(&rgb);
+        let (with_colour, grey) = (detector.detect(&rgb).unwrap(), detector.detect(&luma).unwrap());
+        let mut used = vec![false; grey.len()];
+        for face in &with_colour {
+            let best = (0..grey.len())
+                .filter(|&j| !used[j])
+                .map(|j| (face.bbox.iou(&grey[j].bbox), j))
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((iou, j)) = best.filter(|b| b.0 >= 0.5) {
+                used[j] = true;
+                found += 1;
+                ious.push(iou);
+            }
+        }
+        faces += with_colour.len();
+        extra += used.iter().filter(|u| !**u).count();
+    }
+    ious.sort_by(f32::total_cmp);
+    let median = ious.get(ious.len() / 2).copied().unwrap_or(0.0);
+    println!(
+        "luma alone: {found} of {faces} RGB faces found (IoU >= 0.5, median {median:.3}), {extra} more, on {} images",
+        paths.len()
+    );
+    assert!(faces >= 90 && found * 100 >= faces * 85, "{found} of {faces}");
+    assert!(extra <= 2, "{extra} faces found on luma only");
+}
