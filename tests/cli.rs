@@ -551,17 +551,16 @@ fn a_tiny_file_claiming_a_huge_image_is_refused_without_allocating_it() {
     );
 }
 
-/// Runs `mtcnn frames ARGS` with `input` on stdin.
-fn mtcnn_frames(args: &[&str], input: Vec<u8>) -> Output {
+/// Runs `mtcnn ARGS` with `input` on stdin.
+fn mtcnn_piped(args: &[&str], input: Vec<u8>) -> Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_mtcnn"))
-        .arg("frames")
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("run mtcnn frames");
+        .expect("run mtcnn");
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(&input);
@@ -569,6 +568,29 @@ fn mtcnn_frames(args: &[&str], input: Vec<u8>) -> Output {
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
     out
+}
+
+/// Runs `mtcnn frames ARGS` with `input` on stdin.
+fn mtcnn_frames(args: &[&str], input: Vec<u8>) -> Output {
+    mtcnn_piped(&[&["frames"], args].concat(), input)
+}
+
+#[test]
+fn detect_reads_an_image_piped_to_stdin() {
+    let png = std::fs::read(astronaut()).unwrap();
+    let piped = mtcnn_piped(&["detect", "--device", "cpu", "-"], png.clone());
+    assert!(piped.status.success(), "{}", text(&piped.stderr));
+    let from_file = mtcnn(&["detect", "--device", "cpu", astronaut().to_str().unwrap()]);
+    assert_eq!(text(&piped.stdout), text(&from_file.stdout));
+    // Named twice: a usage error. Not an image: reported, exit 1.
+    assert_eq!(mtcnn_piped(&["detect", "-", "-"], png).status.code(), Some(2));
+    let text_in = mtcnn_piped(&["detect", "--device", "cpu", "-"], b"hello".to_vec());
+    assert_eq!(text_in.status.code(), Some(1));
+    assert!(
+        text(&text_in.stderr).contains("mtcnn: -: "),
+        "{}",
+        text(&text_in.stderr)
+    );
 }
 
 #[test]

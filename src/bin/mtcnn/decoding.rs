@@ -7,6 +7,9 @@ use std::thread::JoinHandle;
 
 use image::{ImageDecoder, RgbImage};
 
+/// The path that stands for standard input: an encoded image piped in.
+pub const STDIN: &str = "-";
+
 /// Decoded images each worker may hold ahead of the detector.
 const AHEAD: usize = 2;
 
@@ -22,7 +25,13 @@ pub enum Orientation {
 /// Decodes a file as whatever format its bytes say (gif: the first frame), to 8-bit RGB, turned upright by its
 /// EXIF orientation unless `orientation` says otherwise.
 pub fn decode(path: &Path, orientation: Orientation) -> Result<RgbImage, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let bytes = if path == Path::new(STDIN) {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).map_err(|e| e.to_string())?;
+        bytes
+    } else {
+        std::fs::read(path).map_err(|e| e.to_string())?
+    };
     let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes));
     // The extension first, as `ImageReader::open` does; the content's signature wins when it has one.
     if let Ok(format) = image::ImageFormat::from_path(path) {

@@ -9,7 +9,7 @@ use image::RgbImage;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mtcnn_wgpu::{Detector, Device, Face};
 
-use crate::decoding::{Decoded, InOrder, Orientation};
+use crate::decoding::{Decoded, InOrder, Orientation, STDIN};
 use crate::jsonl::JsonlWriter;
 use crate::{build_detector, draw, inputs, DetectArgs};
 
@@ -31,10 +31,17 @@ pub(crate) fn faces_json(faces: &[Face], raw: bool) -> serde_json::Value {
     }
 }
 
+/// The name that output files for `image` start with: its file stem, or "stdin".
+fn stem(image: &Path) -> String {
+    if image == Path::new(STDIN) {
+        return "stdin".into();
+    }
+    image.file_stem().unwrap_or_default().to_string_lossy().into_owned()
+}
+
 fn draw_target(out: &Path, image: &Path, several: bool) -> PathBuf {
     if several {
-        let stem = image.file_stem().unwrap_or_default().to_string_lossy();
-        out.join(format!("{stem}.png"))
+        out.join(format!("{}.png", stem(image)))
     } else {
         out.to_path_buf()
     }
@@ -89,6 +96,9 @@ pub fn run(args: &DetectArgs) -> Result<usize, String> {
             return Err("--align needs keypoints, which --faces-only does not compute".into());
         }
         std::fs::create_dir_all(dir).map_err(|e| format!("--align {}: {e}", dir.display()))?;
+    }
+    if args.images.iter().filter(|p| p.as_path() == Path::new(STDIN)).count() > 1 {
+        return Err("- (standard input) can be named once".into());
     }
     if args.resume && args.jsonl.is_none() {
         return Err("--resume needs --jsonl OUT".into());
@@ -206,7 +216,7 @@ fn save_extras(
         let crops = detector
             .align_faces(image, faces, args.align_size)
             .map_err(|e| e.to_string())?;
-        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+        let stem = stem(path);
         for (i, crop) in crops.iter().enumerate() {
             let target = dir.join(format!("{stem}_{i}.png"));
             crop.save(&target)

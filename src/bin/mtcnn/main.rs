@@ -73,7 +73,8 @@ pub(crate) struct DetectorArgs {
 
 #[derive(Args)]
 struct DetectArgs {
-    /// Image files (jpg, png, bmp, webp, gif's first frame, tiff) and folders of them.
+    /// Image files (jpg, png, bmp, webp, gif's first frame, tiff) and folders of them; - reads one image from
+    /// standard input.
     #[arg(required = true)]
     images: Vec<PathBuf>,
     /// Also take the images in the folders' subfolders.
