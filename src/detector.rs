@@ -548,6 +548,12 @@ mod pool_tests {
 mod async_tests {
     use super::*;
 
+    fn astronaut() -> RgbImage {
+        image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png"))
+            .unwrap()
+            .to_rgb8()
+    }
+
     #[test]
     fn detect_async_gives_the_same_faces_and_its_future_can_move_between_threads() {
         fn assert_send_static<T: Send + 'static>(_: &T) {}
@@ -567,9 +573,7 @@ mod async_tests {
     #[test]
     fn dropped_async_calls_are_skipped() {
         let detector = Detector::builder().device(Device::Cpu).cpu_threads(1).build().unwrap();
-        let astronaut = image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png"))
-            .unwrap()
-            .to_rgb8();
+        let astronaut = astronaut();
         let expected = detector.detect(&astronaut).unwrap();
         let mut futures: Vec<_> = (0..30).map(|_| detector.detect_async(astronaut.clone())).collect();
         let last = futures.pop().unwrap();
@@ -586,9 +590,7 @@ mod async_tests {
     #[test]
     fn a_flood_of_async_calls_runs_a_bounded_number_at_a_time() {
         let detector = Detector::builder().device(Device::Cpu).build().unwrap();
-        let astronaut = image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png"))
-            .unwrap()
-            .to_rgb8();
+        let astronaut = astronaut();
         let images: Vec<RgbImage> = (0..4)
             .map(|i| {
                 let side = 200 + 40 * i;
