@@ -13,10 +13,13 @@ fn astronaut() -> RgbImage {
 }
 
 /// `image`'s pixels in `layout`, each row followed by `padding` bytes of 0xAB (alpha 0x11, which must not matter).
+/// Row by row with explicit indices: `ImageBuffer::rows` yields no rows at all for an image 0 pixels wide, whose
+/// rows still take their padding.
 fn encode(image: &RgbImage, layout: PixelLayout, padding: usize) -> Vec<u8> {
     let mut data = Vec::new();
-    for row in image.rows() {
-        for &Rgb([r, g, b]) in row {
+    for y in 0..image.height() {
+        for x in 0..image.width() {
+            let Rgb([r, g, b]) = *image.get_pixel(x, y);
             match layout {
                 PixelLayout::Rgb => data.extend([r, g, b]),
                 PixelLayout::Bgr => data.extend([b, g, r]),
@@ -156,6 +159,16 @@ fn pixels_that_do_not_describe_an_image_are_errors_and_empty_ones_have_no_faces(
         let pixels = Pixels::new(&data, width, height, PixelLayout::Bgr).unwrap();
         assert_eq!(detector.detect(pixels).unwrap(), vec![], "{width}x{height}");
     }
+    // Empty images with padded rows (the case proptest found in the tests' own encoder): valid, no faces.
+    for layout in COLOUR_LAYOUTS {
+        for (width, height) in [(0, 66), (66, 0), (0, 0)] {
+            let empty = RgbImage::new(width, height);
+            let data = encode(&empty, layout, 8);
+            let stride = width as usize * layout.bytes_per_pixel() + 8;
+            let pixels = Pixels::with_stride(&data, width, height, stride, layout).unwrap();
+            assert_eq!(detector.detect(pixels).unwrap(), vec![], "{width}x{height} {layout:?}");
+        }
+    }
     // max_pixels is checked before any conversion.
     let limited = Detector::builder()
         .device(Device::Cpu)
@@ -192,12 +205,20 @@ proptest::proptest! {
             RgbImage::new(width, height)
         };
         let (layout, data, expected) = if layout == 4 {
-            let grey = image::imageops::grayscale(&rgb);
-            let data: Vec<u8> = grey
-                .rows()
-                .flat_map(|row| row.map(|p| p[0]).chain(std::iter::repeat_n(0xAB, padding)))
-                .collect();
-            let expected = detector.detect(&image::DynamicImage::ImageLuma8(grey).to_rgb8()).unwrap();
+            // (`image`'s grey conversions index out of bounds on an image 0 pixels wide.)
+            let (grey, grey_rgb) = if width > 0 && height > 0 {
+                let grey = image::imageops::grayscale(&rgb);
+                let grey_rgb = image::DynamicImage::ImageLuma8(grey.clone()).to_rgb8();
+                (grey, grey_rgb)
+            } else {
+                (GrayImage::new(width, height), RgbImage::new(width, height))
+            };
+            let mut data = Vec::new();
+            for y in 0..height {
+                data.extend((0..width).map(|x| grey.get_pixel(x, y)[0]));
+                data.extend(std::iter::repeat_n(0xAB, padding));
+            }
+            let expected = detector.detect(&grey_rgb).unwrap();
             (PixelLayout::Gray, data, expected)
         } else {
             let layout = COLOUR_LAYOUTS[layout];
