@@ -177,9 +177,7 @@ impl DetectorBuilder {
             ),
             None => None,
         };
-        let threads = pool
-            .as_ref()
-            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
+        let threads = pool_threads(pool.as_ref());
         Ok(Detector {
             inner: Arc::new(Inner {
                 options: self.options,
@@ -195,6 +193,11 @@ impl DetectorBuilder {
             }),
         })
     }
+}
+
+/// The threads of the detector's own `pool`, or of rayon's global pool without one.
+fn pool_threads(pool: Option<&rayon::ThreadPool>) -> usize {
+    pool.map_or_else(rayon::current_num_threads, rayon::ThreadPool::current_num_threads)
 }
 
 impl Detector {
@@ -226,7 +229,7 @@ impl Detector {
     /// How many threads the detector's CPU work spreads over: its own pool's
     /// ([`DetectorOptions::cpu_threads`]) or rayon's global pool's.
     pub fn cpu_threads(&self) -> usize {
-        self.on_pool(rayon::current_num_threads)
+        pool_threads(self.inner.pool.as_ref())
     }
 
     /// Runs `work` on the detector's thread pool, if it has one of its own.

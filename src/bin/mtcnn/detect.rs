@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mtcnn_wgpu::{Detector, Device, Face};
+use mtcnn_wgpu::{Detector, Device, Face, Pixels};
 
 use crate::decoding::{Decoded, InOrder, Orientation, STDIN};
 use crate::jsonl::JsonlWriter;
@@ -172,34 +172,42 @@ pub fn run(args: &DetectArgs) -> Result<usize, String> {
 
 type Detected = (PathBuf, Result<(RgbImage, Vec<Face>), String>);
 
-/// Detects the decoded images of a group together; when the batch fails, one by one, so that the error lands on
-/// the image that caused it.
+/// Detects the decoded images of a group ([`detect_each`]); the images that failed to decode keep their place.
 fn detect_group(detector: &Detector, group: Vec<Decoded>) -> Vec<Detected> {
     // The decoded images move into one batch; the failures keep their place.
     let (mut images, mut slots) = (Vec::new(), Vec::with_capacity(group.len()));
     for (path, result) in group {
         slots.push((path, result.map(|image| images.push(image))));
     }
-    let batch = if images.len() > 1 {
-        detector.detect_batch(&images).ok()
-    } else {
-        None
-    };
-    let mut batch = batch.map(Vec::into_iter);
+    let mut detected = detect_each(detector, &images).into_iter();
     let mut images = images.into_iter();
     slots
         .into_iter()
         .map(|(path, slot)| {
-            let detected = slot.and_then(|()| {
+            let result = slot.and_then(|()| {
                 let image = images.next().ok_or("lost an image")?;
-                let faces = match batch.as_mut().and_then(Iterator::next) {
-                    Some(faces) => faces,
-                    None => detector.detect(&image).map_err(|e| e.to_string())?,
-                };
+                let faces = detected.next().ok_or("lost a result")??;
                 Ok((image, faces))
             });
-            (path, detected)
+            (path, result)
         })
+        .collect()
+}
+
+/// The faces of each of `images`, in order: as one batch (`detect_batch`) when there are several, and one by one
+/// when there is one or the batch fails, so that an error lands on the image that caused it.
+pub(crate) fn detect_each<'a, T>(detector: &Detector, images: &'a [T]) -> Vec<Result<Vec<Face>, String>>
+where
+    &'a T: Into<Pixels<'a>>,
+{
+    if images.len() > 1 {
+        if let Ok(lists) = detector.detect_batch(images) {
+            return lists.into_iter().map(Ok).collect();
+        }
+    }
+    images
+        .iter()
+        .map(|image| detector.detect(image).map_err(|e| e.to_string()))
         .collect()
 }
 

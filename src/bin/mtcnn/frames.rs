@@ -9,7 +9,7 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use mtcnn_wgpu::{DetectorOptions, Device, PixelLayout, Pixels};
 
-use crate::detect::{faces_json, GPU_BATCH};
+use crate::detect::{detect_each, faces_json, GPU_BATCH};
 use crate::{build_detector, DetectorArgs};
 
 /// The largest frame taken, in bytes, and the most a batch of frames may hold: a mistyped size or stride is an
@@ -34,7 +34,8 @@ pub(crate) struct FramesArgs {
     /// Print unrounded floats instead of the package's rounded integers.
     #[arg(long)]
     raw: bool,
-    /// Frames detected together (`detect_batch`): more throughput on a GPU, a batch's delay before its lines.
+    /// Frames detected together (`detect_batch`; one by one when a batch fails): more throughput on a GPU, a
+    /// batch's delay before its lines.
     /// Default: 8 on a GPU, 1 on the CPU.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     batch: Option<u32>,
@@ -125,7 +126,6 @@ pub(crate) fn run(args: &FramesArgs) -> Result<usize, String> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     let (started, mut frames, mut faces_found, mut failures) = (Instant::now(), 0usize, 0usize, 0usize);
     group.resize(batch, vec![0u8; frame_bytes]);
-    let mut faces = Vec::new();
     let mut ended = false;
     while !ended {
         // Up to `batch` whole frames; a short read ends the input.
@@ -157,22 +157,9 @@ pub(crate) fn run(args: &FramesArgs) -> Result<usize, String> {
             .map(|frame| Pixels::with_stride(frame, width, height, stride, layout))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
-        // A batch that fails is retried frame by frame, so that the error lands on the frame that caused it.
-        let batched = if full > 1 {
-            detector.detect_batch(&pixels).ok()
-        } else {
-            None
-        };
-        for (i, frame) in pixels.iter().enumerate() {
-            let result = match &batched {
-                Some(lists) => {
-                    faces.clone_from(&lists[i]);
-                    Ok(())
-                }
-                None => detector.detect_into(*frame, &mut faces),
-            };
+        for result in detect_each(&detector, &pixels) {
             match result {
-                Ok(()) => {
+                Ok(faces) => {
                     faces_found += faces.len();
                     let line = serde_json::json!({ "frame": frames, "faces": faces_json(&faces, args.raw) });
                     writeln!(out, "{line}")
