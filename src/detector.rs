@@ -260,6 +260,18 @@ impl Detector {
     /// on the CPU, once the detector has seen a frame of the size, further calls allocate no memory at all (the
     /// pyramid, activations, crops and candidate lists are reused, and `faces` keeps its capacity); on the GPU
     /// they create no buffers or bind groups. See `examples/frames.rs`.
+    ///
+    /// ```
+    /// use mtcnn_wgpu::{Detector, Device};
+    /// let detector = Detector::builder().device(Device::Cpu).build()?;
+    /// # let frames = [image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png")).unwrap().to_rgb8()];
+    /// let mut faces = Vec::new(); // one list for the whole stream
+    /// for frame in frames.iter().cycle().take(3) {
+    ///     detector.detect_into(frame, &mut faces)?;
+    ///     assert_eq!(faces.len(), 1);
+    /// }
+    /// # Ok::<(), mtcnn_wgpu::Error>(())
+    /// ```
     pub fn detect_into<'a>(&self, image: impl Into<Pixels<'a>>, faces: &mut Vec<Face>) -> Result<()> {
         faces.clear();
         self.run(&[image.into()], |_, face| faces.push(face))?;
@@ -290,6 +302,16 @@ impl Detector {
     /// per rayon thread (each detection still spreads over rayon's pool), on a GPU one, as calls on one detector
     /// take turns there anyway. Waiting futures hold only their images. A call whose future is dropped before its
     /// turn (a request that timed out) is skipped, not detected.
+    ///
+    /// ```
+    /// use mtcnn_wgpu::{Detector, Device};
+    /// let detector = Detector::builder().device(Device::Cpu).build()?;
+    /// let photo = image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png")).unwrap().to_rgb8();
+    /// // In an async fn: `let faces = detector.detect_async(photo).await?;`
+    /// let faces = futures::executor::block_on(detector.detect_async(photo))?;
+    /// assert_eq!(faces.len(), 1);
+    /// # Ok::<(), mtcnn_wgpu::Error>(())
+    /// ```
     pub fn detect_async<I>(&self, image: I) -> impl Future<Output = Result<Vec<Face>>> + Send + 'static
     where
         I: Send + 'static,
@@ -314,6 +336,20 @@ impl Detector {
     }
 
     /// Like [`Detector::detect`], and also returns where the time went and how many candidates each stage kept.
+    ///
+    /// ```
+    /// use mtcnn_wgpu::{Detector, Device};
+    /// let detector = Detector::builder().device(Device::Cpu).build()?;
+    /// let photo = image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png")).unwrap().to_rgb8();
+    /// let (faces, timings) = detector.detect_timed(&photo)?;
+    /// println!(
+    ///     "P-Net {:?} over {} levels, R-Net {:?} on {} candidates, O-Net {:?} on {}, {} faces",
+    ///     timings.pnet, timings.levels, timings.rnet, timings.rnet_inputs, timings.onet, timings.onet_inputs,
+    ///     faces.len()
+    /// );
+    /// assert_eq!(timings.faces, faces.len());
+    /// # Ok::<(), mtcnn_wgpu::Error>(())
+    /// ```
     pub fn detect_timed<'a>(&self, image: impl Into<Pixels<'a>>) -> Result<(Vec<Face>, StageTimings)> {
         let mut faces = Vec::new();
         let timings = self.run(&[image.into()], |_, face| faces.push(face))?;
@@ -329,6 +365,17 @@ impl Detector {
     /// frames leave it idle between stages. A batch whose images would not fit the device's buffers together is
     /// run as several passes. On the CPU the images run one after the other, each using every core. The images
     /// may differ in size and layout. An error in any image fails the whole call.
+    ///
+    /// ```
+    /// use mtcnn_wgpu::{Detector, Device};
+    /// let detector = Detector::builder().device(Device::Cpu).build()?;
+    /// let photo = image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png")).unwrap().to_rgb8();
+    /// let thumbnail = image::imageops::thumbnail(&photo, 256, 256);
+    /// let lists = detector.detect_batch(&[photo.clone(), thumbnail])?;
+    /// assert_eq!(lists.len(), 2);
+    /// assert_eq!(lists[0], detector.detect(&photo)?);
+    /// # Ok::<(), mtcnn_wgpu::Error>(())
+    /// ```
     pub fn detect_batch<'a, T>(&self, images: &'a [T]) -> Result<Vec<Vec<Face>>>
     where
         &'a T: Into<Pixels<'a>>,

@@ -33,6 +33,8 @@
 //! has no wgpu dependency, [`Device::Gpu`] is an [`Error::DeviceUnavailable`] and [`Device::Auto`] uses the CPU.
 
 #![warn(missing_docs)]
+// On docs.rs (`--cfg docsrs`, a nightly rustdoc), items behind a feature say which.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod align;
 mod async_runner;
