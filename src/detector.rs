@@ -119,6 +119,12 @@ impl DetectorBuilder {
         self.options.fit_to_image = fit;
         self
     }
+    /// Clamp keypoints to the image (default false; the package's `limit_boundaries_landmarks`). See
+    /// [`DetectorOptions::fit_keypoints_to_image`].
+    pub fn fit_keypoints_to_image(mut self, fit: bool) -> Self {
+        self.options.fit_keypoints_to_image = fit;
+        self
+    }
 
     /// A thread pool of `threads` threads of the detector's own for its CPU work, instead of rayon's global pool;
     /// see [`DetectorOptions::cpu_threads`].
@@ -483,18 +489,27 @@ impl Detector {
         })
     }
 
-    /// `limit_bboxes` (when `fit_to_image`): x to [0, W−1], y to [0, H−1]; then corners to x, y, w, h.
+    /// `limit_bboxes` (when `fit_to_image`): x to [0, W−1], y to [0, H−1], and the keypoints too when
+    /// `fit_keypoints_to_image` (its `limit_landmarks`); then corners to x, y, w, h.
     fn to_face(&self, c: &Candidate, width: u32, height: u32) -> Face {
         let (mut x1, mut y1, mut x2, mut y2) = (c.x1, c.y1, c.x2, c.y2);
+        let (max_x, max_y) = (f64::from(width) - 1.0, f64::from(height) - 1.0);
         if self.inner.options.fit_to_image {
-            let (max_x, max_y) = (f64::from(width) - 1.0, f64::from(height) - 1.0);
             x1 = x1.clamp(0.0, max_x);
             x2 = x2.clamp(0.0, max_x);
             y1 = y1.clamp(0.0, max_y);
             y2 = y2.clamp(0.0, max_y);
         }
+        let fit_keypoints = self.inner.options.fit_keypoints_to_image;
         let keypoints = c.landmarks.map(|l| {
-            let p = |i: usize| Point { x: l[i], y: l[5 + i] };
+            let p = |i: usize| match fit_keypoints {
+                // numpy's minimum(maximum(v, 0), W − 1), in that order.
+                true => Point {
+                    x: l[i].max(0.0).min(max_x as f32),
+                    y: l[5 + i].max(0.0).min(max_y as f32),
+                },
+                false => Point { x: l[i], y: l[5 + i] },
+            };
             Keypoints {
                 left_eye: p(0),
                 right_eye: p(1),

@@ -136,8 +136,13 @@ pub struct DetectorOptions {
     pub nms: NmsThresholds,
     /// Which stages run (default: all three, with keypoints).
     pub stages: Stages,
-    /// Clamp boxes to the image: x to [0, width−1], y to [0, height−1] (default true). Keypoints are never clamped.
+    /// Clamp boxes to the image: x to [0, width−1], y to [0, height−1] (default true). Keypoints are not clamped
+    /// unless [`DetectorOptions::fit_keypoints_to_image`] is set.
     pub fit_to_image: bool,
+    /// Clamp the five keypoints to the image likewise (default false). O-Net places keypoints of a face cut by the
+    /// image's edge outside it, as the package does by default; its `limit_boundaries_landmarks=True` is this
+    /// option (which the package applies only together with `fit_to_image`; here it applies on its own).
+    pub fit_keypoints_to_image: bool,
     /// Where the networks run (default [`Device::Auto`]).
     pub device: Device,
     /// The largest image `detect` takes, in pixels (default 100 000 000, e.g. 12 000 × 8 000). A larger one gives
@@ -163,6 +168,7 @@ impl Default for DetectorOptions {
             nms: NmsThresholds::default(),
             stages: Stages::FacesAndLandmarks,
             fit_to_image: true,
+            fit_keypoints_to_image: false,
             device: Device::Auto,
             max_pixels: DEFAULT_MAX_PIXELS,
             cpu_threads: None,

@@ -159,6 +159,40 @@ fn options_reach_the_detector_and_invalid_ones_fail() {
     assert!(out.status.success());
 }
 
+/// `--fit-keypoints` clamps the keypoints of a face cut by the image's left edge, and changes nothing else.
+#[test]
+fn fit_keypoints_clamps_keypoints_outside_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.png");
+    let astronaut = image::open(astronaut()).unwrap().to_rgb8();
+    image::imageops::crop_imm(&astronaut, 215, 40, 200, 200)
+        .to_image()
+        .save(&cut)
+        .unwrap();
+    let faces = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["detect", cut.to_str().unwrap(), "--device", "cpu", "--raw"];
+        args.extend(extra);
+        let out = mtcnn(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (mut plain, fitted) = (faces(&[]), faces(&["--fit-keypoints"]));
+    assert_eq!(plain.as_array().unwrap().len(), 1, "{plain}");
+    let mut outside = 0;
+    for point in plain[0]["keypoints"].as_object_mut().unwrap().values_mut() {
+        for (v, max) in point.as_array_mut().unwrap().iter_mut().zip([199.0, 199.0]) {
+            let x = v.as_f64().unwrap();
+            outside += usize::from(!(0.0..=max).contains(&x));
+            *v = serde_json::json!(x.clamp(0.0, max));
+        }
+    }
+    assert_eq!(
+        outside, 2,
+        "the left eye and the left mouth corner lie left of the image"
+    );
+    assert_eq!(fitted, plain);
+}
+
 #[test]
 fn bench_prints_median_and_minimum() {
     let out = mtcnn(&["bench", astronaut().to_str().unwrap(), "--runs", "3", "--stages"]);

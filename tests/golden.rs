@@ -156,3 +156,58 @@ fn the_python_packages_json_reads_into_faces_and_writes_back_unchanged() {
     println!("{files} reference files, {faces} faces read and written back, {exact} confidences bit for bit");
     assert!(files >= 18 && faces >= 90, "{files} files, {faces} faces");
 }
+
+/// `fit_keypoints_to_image` is the package's `limit_boundaries_landmarks=True`: the reference's keypoints clamped
+/// to [0, W−1] × [0, H−1], and nothing else changed. Four keypoints of `bench_1920x1080` lie outside the image.
+#[test]
+fn keypoints_fitted_to_the_image_are_the_references_clamped() {
+    let Some(data) = shared_data_or_skip("keypoints_fitted_to_the_image_are_the_references_clamped") else {
+        return;
+    };
+    let plain = Detector::builder().device(mtcnn_wgpu::Device::Cpu).build().unwrap();
+    let fitted = Detector::builder()
+        .device(mtcnn_wgpu::Device::Cpu)
+        .fit_keypoints_to_image(true)
+        .build()
+        .unwrap();
+    let (mut images, mut clamped) = (0, 0);
+    for entry in std::fs::read_dir(data.join("images")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let image = load(&path);
+        let (max_x, max_y) = ((image.width() - 1) as f32, (image.height() - 1) as f32);
+        let ours = fitted.detect(&image).unwrap();
+        let unfitted = plain.detect(&image).unwrap();
+        let raw = read_json(&data.join(format!("reference/{name}.raw.json")));
+        let rounded = read_json(&data.join(format!("reference/{name}.json")));
+        assert_eq!(ours.len(), unfitted.len(), "{name}");
+        for (i, (o, u)) in ours.iter().zip(&unfitted).enumerate() {
+            assert_eq!((o.bbox, o.confidence), (u.bbox, u.confidence), "{name} face {i}");
+            let keypoints = o.keypoints.unwrap().to_array();
+            for (p, key) in keypoints.iter().zip(mtcnn_wgpu::Keypoints::NAMES) {
+                let r = floats(&raw["faces"][i]["keypoints"][key]);
+                let want = (r[0].clamp(0.0, max_x), r[1].clamp(0.0, max_y));
+                clamped += usize::from(want != (r[0], r[1]));
+                assert!(
+                    (p.x - want.0).abs() <= TOL_PX && (p.y - want.1).abs() <= TOL_PX,
+                    "{name} face {i} {key}: ({}, {}) vs {want:?}",
+                    p.x,
+                    p.y
+                );
+                // The JSON: the reference's rounded keypoint, clamped (bounds are integers, so the order of
+                // rounding and clamping does not matter).
+                let json = serde_json::to_value(o).unwrap();
+                let r = rounded[i]["keypoints"][key].as_array().unwrap();
+                let want = [
+                    r[0].as_i64().unwrap().clamp(0, max_x as i64),
+                    r[1].as_i64().unwrap().clamp(0, max_y as i64),
+                ];
+                assert_eq!(json["keypoints"][key], serde_json::json!(want), "{name} face {i} {key}");
+            }
+        }
+        images += 1;
+    }
+    println!("fit_keypoints_to_image: {images} images, {clamped} keypoints clamped, all as the reference's clamped");
+    assert!(images >= 18);
+    assert_eq!(clamped, 4, "bench_1920x1080 has four keypoints outside the image");
+}

@@ -1,6 +1,6 @@
 //! Properties that hold for any input (proptest, CPU path): arbitrary sizes, pixels and valid options never panic;
-//! boxes and keypoints are finite, boxes lie inside the image when fitted, confidences lie in [0, 1] and come in
-//! descending order, and the same input gives the same output.
+//! boxes and keypoints are finite, boxes lie inside the image when fitted (and keypoints when those are fitted),
+//! confidences lie in [0, 1] and come in descending order, and the same input gives the same output.
 
 use mtcnn_wgpu::{Detector, Device, NmsThresholds, Thresholds};
 use proptest::prelude::*;
@@ -55,6 +55,7 @@ proptest! {
         onet in 0.0f32..=1.0,
         nms in 0.0f64..=1.0,
         fit in any::<bool>(),
+        fit_keypoints in any::<bool>(),
         photo in any::<bool>(),
     ) {
         let detector = Detector::builder()
@@ -64,6 +65,7 @@ proptest! {
             .thresholds(Thresholds { pnet, rnet, onet })
             .nms(NmsThresholds { pnet_level: nms, pnet_all: nms, rnet: nms, onet: nms })
             .fit_to_image(fit)
+            .fit_keypoints_to_image(fit_keypoints)
             .build()
             .unwrap();
         // Half the cases use the astronaut at that size, so that real faces (and their keypoints) are checked too.
@@ -89,6 +91,12 @@ proptest! {
             }
             if let Some(k) = face.keypoints {
                 prop_assert!(k.to_array().iter().all(|p| p.x.is_finite() && p.y.is_finite()));
+                if fit_keypoints {
+                    let inside = |p: &mtcnn_wgpu::Point| {
+                        (0.0..=width as f32 - 1.0).contains(&p.x) && (0.0..=height as f32 - 1.0).contains(&p.y)
+                    };
+                    prop_assert!(k.to_array().iter().all(inside), "{k:?}");
+                }
             }
         }
         prop_assert_eq!(detector.detect(&image).unwrap(), faces);

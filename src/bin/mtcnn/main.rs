@@ -60,6 +60,10 @@ pub(crate) struct DetectorArgs {
     /// Don't clamp boxes to the image.
     #[arg(long)]
     no_fit: bool,
+    /// Clamp keypoints to the image too (the Python package's limit_boundaries_landmarks=True); O-Net places
+    /// those of a face cut by the edge outside the image.
+    #[arg(long)]
+    fit_keypoints: bool,
     /// Where the networks run.
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     device: DeviceArg,
@@ -151,6 +155,7 @@ pub(crate) fn build_detector(args: &DetectorArgs) -> Result<Detector, String> {
             Stages::FacesAndLandmarks
         })
         .fit_to_image(!args.no_fit)
+        .fit_keypoints_to_image(args.fit_keypoints)
         .device(device);
     if let Some(threads) = args.threads {
         builder = builder.cpu_threads(threads as usize);
