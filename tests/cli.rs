@@ -271,6 +271,12 @@ fn bench_json_reports_the_figures_and_each_stage() {
         s["pnet"]["wall_ms"].as_f64().unwrap(),
     );
     assert!(pyramid > 0.0 && pyramid < pnet, "{s}");
+    // The process's peak resident memory: at least the weights, the image and the buffers of a 512×512 pyramid,
+    // and within the README's bound for the CPU path (64 MiB + 6·W·H + 1.5 · 40·s²·W·H with s = 0.6: 71 MiB).
+    if cfg!(target_os = "linux") {
+        let peak = v["peak_resident_mib"].as_f64().unwrap();
+        assert!((10.0..71.0).contains(&peak), "{v}");
+    }
 }
 
 #[test]

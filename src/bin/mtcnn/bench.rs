@@ -1,5 +1,6 @@
 //! `mtcnn bench`: times `detect` (or `detect_batch`) on one decoded image after a warm-up, and prints the median
-//! and minimum, per stage with `--stages`, as text or as one JSON object (`--json`).
+//! and minimum, per stage with `--stages`, and the process's peak resident memory, as text or as one JSON object
+//! (`--json`).
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ pub fn run(args: &BenchArgs) -> Result<usize, String> {
     let median_total = median(totals.clone());
     let min_total = totals.iter().min().copied().unwrap_or_default();
     let frames = f64::from(args.batch);
+    let peak = peak_resident_mib();
     if args.json {
         let mut report = json!({
             "image": args.image.display().to_string(),
@@ -41,6 +43,7 @@ pub fn run(args: &BenchArgs) -> Result<usize, String> {
             "median_ms": ms(median_total),
             "min_ms": ms(min_total),
             "frames_per_second": frames / median_total.as_secs_f64().max(1e-12),
+            "peak_resident_mib": peak,
         });
         if args.stages {
             report["stages"] = StageMedians::of(&stages).to_json();
@@ -58,8 +61,9 @@ pub fn run(args: &BenchArgs) -> Result<usize, String> {
     } else {
         String::new()
     };
+    let peak = peak.map_or(String::new(), |mib| format!(", peak memory {mib:.0} MiB"));
     println!(
-        "{} {}x{} device {} threads {}: {} faces, median {:.2} ms, min {:.2} ms over {runs} runs{per_batch}",
+        "{} {}x{} device {} threads {}: {} faces, median {:.2} ms, min {:.2} ms over {runs} runs{per_batch}{peak}",
         args.image.display(),
         image.width(),
         image.height(),
@@ -73,6 +77,15 @@ pub fn run(args: &BenchArgs) -> Result<usize, String> {
         StageMedians::of(&stages).print();
     }
     Ok(0)
+}
+
+/// The whole process's peak resident memory so far (`VmHWM`), in MiB: the decoded image, the detector's buffers
+/// and everything else. Linux only; `None` elsewhere.
+fn peak_resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
