@@ -1,7 +1,7 @@
 //! Arbitrary bytes into decode and detect, and arbitrary sizes, pixels and options into `detect`, on the CPU
 //! path. Whatever comes in, nothing panics, and every result keeps the properties the library promises: finite
-//! boxes (inside the image with `fit_to_image`), confidences in [0, 1] in descending order, finite keypoints, the
-//! same faces on a second run. `cargo fuzz run detect fuzz/corpus/detect`.
+//! boxes (inside the image with `fit_to_image`), confidences in [0, 1] in descending order, finite keypoints
+//! (inside the image with `fit_keypoints_to_image`), the same faces on a second run. `cargo fuzz run detect fuzz/corpus/detect`.
 
 #![no_main]
 
@@ -24,7 +24,8 @@ enum Input {
         min_face_size: u16,
         scale_factor: u8,
         thresholds: [u8; 3],
-        fit_to_image: bool,
+        /// Bit 0: `fit_to_image`; bit 1: `fit_keypoints_to_image`.
+        fit: u8,
         pixels: Vec<u8>,
     },
     /// A borrowed frame as a camera would hand it over: any layout, any stride, any length of bytes.
@@ -48,13 +49,26 @@ fn default_detector() -> &'static Detector {
     })
 }
 
+/// What the detector was asked to clamp to the image.
+#[derive(Clone, Copy)]
+struct Fit {
+    boxes: bool,
+    keypoints: bool,
+}
+
+/// The default options' clamping: boxes, not keypoints.
+const DEFAULT_FIT: Fit = Fit {
+    boxes: true,
+    keypoints: false,
+};
+
 /// The promises every result keeps.
-fn check(faces: &[Face], width: u32, height: u32, fit_to_image: bool) {
+fn check(faces: &[Face], width: u32, height: u32, fit: Fit) {
     for face in faces {
         let b = face.bbox;
         assert!([b.x, b.y, b.width, b.height].iter().all(|v| v.is_finite()), "{face:?}");
         assert!((0.0..=1.0).contains(&face.confidence), "{face:?}");
-        if fit_to_image {
+        if fit.boxes {
             let (w, h) = (width as f32, height as f32);
             assert!(
                 b.x >= 0.0 && b.y >= 0.0 && b.right() <= w && b.bottom() <= h,
@@ -66,16 +80,25 @@ fn check(faces: &[Face], width: u32, height: u32, fit_to_image: bool) {
                 k.to_array().iter().all(|p| p.x.is_finite() && p.y.is_finite()),
                 "{face:?}"
             );
+            if fit.keypoints {
+                let (max_x, max_y) = (width as f32 - 1.0, height as f32 - 1.0);
+                assert!(
+                    k.to_array()
+                        .iter()
+                        .all(|p| (0.0..=max_x).contains(&p.x) && (0.0..=max_y).contains(&p.y)),
+                    "{face:?} in {width}×{height}"
+                );
+            }
         }
     }
     assert!(faces.windows(2).all(|w| w[0].confidence >= w[1].confidence));
 }
 
-fn detect_twice(detector: &Detector, image: &RgbImage, fit_to_image: bool) {
+fn detect_twice(detector: &Detector, image: &RgbImage, fit: Fit) {
     let faces = detector
         .detect(image)
         .expect("detection of a decoded image does not fail");
-    check(&faces, image.width(), image.height(), fit_to_image);
+    check(&faces, image.width(), image.height(), fit);
     assert_eq!(
         detector.detect(image).expect("second run"),
         faces,
@@ -115,7 +138,7 @@ fuzz_target!(|input: Input| {
             if u64::from(image.width()) * u64::from(image.height()) > 512 * 512 {
                 return; // keeps each run short; size is exercised by the tests
             }
-            detect_twice(default_detector(), &image, true);
+            detect_twice(default_detector(), &image, DEFAULT_FIT);
         }
         Input::Raw {
             width,
@@ -123,9 +146,13 @@ fuzz_target!(|input: Input| {
             min_face_size,
             scale_factor,
             thresholds,
-            fit_to_image,
+            fit,
             pixels,
         } => {
+            let fit = Fit {
+                boxes: fit & 1 != 0,
+                keypoints: fit & 2 != 0,
+            };
             let (width, height) = (u32::from(width), u32::from(height));
             let len = (width * height * 3) as usize;
             let data: Vec<u8> = (0..len)
@@ -141,7 +168,8 @@ fuzz_target!(|input: Input| {
                     rnet: r,
                     onet: o,
                 },
-                fit_to_image,
+                fit_to_image: fit.boxes,
+                fit_keypoints_to_image: fit.keypoints,
                 device: Device::Cpu,
                 ..DetectorOptions::default()
             };
@@ -149,7 +177,7 @@ fuzz_target!(|input: Input| {
             let Ok(detector) = Detector::builder().options(options).build() else {
                 return;
             };
-            detect_twice(&detector, &image, fit_to_image);
+            detect_twice(&detector, &image, fit);
         }
         Input::Borrowed {
             width,
@@ -182,7 +210,7 @@ fuzz_target!(|input: Input| {
             let faces = detector
                 .detect(pixels)
                 .expect("detection of valid pixels does not fail");
-            check(&faces, width, height, true);
+            check(&faces, width, height, DEFAULT_FIT);
             assert_eq!(
                 detector.detect(&reference_rgb(&pixels)).expect("the same image in RGB"),
                 faces,
