@@ -83,6 +83,25 @@ fn other_pixel_formats_convert_like_to_rgb8() {
     );
 }
 
+/// Float images, the one way non-finite pixels reach the detector: NaN and ±inf go through `to_rgb8` like any
+/// other value (NaN and +inf to 255, −inf to 0) and the face is still found; nothing panics or reads them as
+/// floats. (The f32 tensor entry points, `nets::CpuNets`, refuse them: `tests/nets.rs`.)
+#[test]
+fn float_images_with_nan_and_infinite_pixels_are_detected_as_to_rgb8_makes_them() {
+    let detector = Detector::builder().device(mtcnn_wgpu::Device::Cpu).build().unwrap();
+    let mut float = DynamicImage::ImageRgb8(astronaut()).to_rgb32f();
+    let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.5, 7.0];
+    for (i, value) in float.iter_mut().enumerate().filter(|(i, _)| i % 97 == 0) {
+        *value = specials[i % specials.len()];
+    }
+    let float = DynamicImage::ImageRgb32F(float);
+    let special = image::Rgb32FImage::from_raw(1, 1, vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY]).unwrap();
+    assert_eq!(DynamicImage::ImageRgb32F(special).to_rgb8().as_raw(), &[255, 255, 0]);
+    let faces = detector.detect_dynamic(&float).unwrap();
+    assert_eq!(faces, detector.detect(&float.to_rgb8()).unwrap());
+    assert_eq!(faces.len(), 1, "the astronaut's face, through the noise");
+}
+
 #[test]
 fn faces_only_returns_boxes_without_keypoints() {
     let rgb = astronaut();
