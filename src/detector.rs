@@ -270,9 +270,11 @@ impl Detector {
     /// ```
     /// use mtcnn_wgpu::{Detector, Device};
     /// let detector = Detector::builder().device(Device::Cpu).build()?;
-    /// # let frames = [image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png")).unwrap().to_rgb8()];
+    /// // Frames from a camera or a decoder; here the same picture three times.
+    /// let photo = image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png")).unwrap().to_rgb8();
+    /// let frames = vec![photo; 3];
     /// let mut faces = Vec::new(); // one list for the whole stream
-    /// for frame in frames.iter().cycle().take(3) {
+    /// for frame in &frames {
     ///     detector.detect_into(frame, &mut faces)?;
     ///     assert_eq!(faces.len(), 1);
     /// }
