@@ -184,6 +184,7 @@ fn keypoints_fitted_to_the_image_are_the_references_clamped() {
         for (i, (o, u)) in ours.iter().zip(&unfitted).enumerate() {
             assert_eq!((o.bbox, o.confidence), (u.bbox, u.confidence), "{name} face {i}");
             let keypoints = o.keypoints.unwrap().to_array();
+            let json = serde_json::to_value(o).unwrap();
             for (p, key) in keypoints.iter().zip(mtcnn_wgpu::Keypoints::NAMES) {
                 let r = floats(&raw["faces"][i]["keypoints"][key]);
                 let want = (r[0].clamp(0.0, max_x), r[1].clamp(0.0, max_y));
@@ -196,7 +197,6 @@ fn keypoints_fitted_to_the_image_are_the_references_clamped() {
                 );
                 // The JSON: the reference's rounded keypoint, clamped (bounds are integers, so the order of
                 // rounding and clamping does not matter).
-                let json = serde_json::to_value(o).unwrap();
                 let r = rounded[i]["keypoints"][key].as_array().unwrap();
                 let want = [
                     r[0].as_i64().unwrap().clamp(0, max_x as i64),

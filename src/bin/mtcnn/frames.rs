@@ -3,12 +3,13 @@
 
 use std::fs::File;
 use std::io::{BufWriter, ErrorKind, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use mtcnn_wgpu::{DetectorOptions, Device, PixelLayout, Pixels};
 
+use crate::decoding::STDIN;
 use crate::detect::{detect_each, faces_json, GPU_BATCH};
 use crate::{build_detector, DetectorArgs};
 
@@ -118,7 +119,7 @@ pub(crate) fn run(args: &FramesArgs) -> Result<usize, String> {
             "--batch {batch} frames of {frame_bytes} bytes exceed {MAX_BATCH_BYTES} bytes; use a smaller batch"
         ));
     }
-    let mut input: Box<dyn Read> = if args.input.as_os_str() == "-" {
+    let mut input: Box<dyn Read> = if args.input.as_path() == Path::new(STDIN) {
         Box::new(std::io::stdin().lock())
     } else {
         Box::new(File::open(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?)
