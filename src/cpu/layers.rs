@@ -217,7 +217,11 @@ struct Across {
 /// Separable: the maximum down the window's rows first, one long vector loop, then across each window's columns.
 /// The same maxima as window by window, with far fewer loads and stores. All in one function compiled for AVX2
 /// too, so that a small row (R-Net's 22 × 28 values) pays for one dispatch, not one a step.
-#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn pool_row(rows: &[f32], column_max: &mut [f32], across: Across, dst: &mut [f32]) {
     let mut lines = rows.chunks_exact(column_max.len());
     if let Some(first) = lines.next() {
@@ -231,7 +235,11 @@ fn pool_row(rows: &[f32], column_max: &mut [f32], across: Across, dst: &mut [f32
 
 /// `column_max = max(column_max, row)`, value by value, over a whole row. Compiled for AVX2 too (called from a
 /// closure, which is compiled for the baseline only).
-#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 pub(crate) fn max_row(column_max: &mut [f32], row: &[f32]) {
     max_into(column_max, row);
 }

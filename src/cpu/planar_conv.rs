@@ -25,12 +25,14 @@ use crate::pipeline::workspace::first_n;
 
 /// Pixels a vector.
 const LANES: usize = 8;
-/// Pixel vectors a register tile.
+/// Pixel vectors a register tile: 2 with AVX2 and NEON (5 × 2 accumulators, two inputs and a broadcast weight
+/// take 13 of AVX2's 16 registers), 4 with AVX-512, whose 512-bit vectors hold two of them (10 of its 32
+/// registers accumulate, enough to keep both FMA units busy).
 const VECTORS: usize = 2;
-/// Output pixels a register tile.
-const TILE_PIXELS: usize = LANES * VECTORS;
-/// Output channels a register tile: 5 × 2 accumulators, two inputs and a broadcast weight take 13 of AVX2's 16
-/// registers.
+const WIDE_VECTORS: usize = 4;
+/// Output pixels of the widest register tile: the least a row is computed.
+const TILE_PIXELS: usize = LANES * WIDE_VECTORS;
+/// Output channels a register tile.
 const GROUP: usize = 5;
 /// Pooled rows a parallel task (at least).
 const TASK_ROWS: usize = 2;
@@ -166,17 +168,24 @@ struct Shape {
 
 /// Computes one convolution row, `conv.len() / channels` pixels (at least a tile) in every channel of the padded
 /// `weights`, with the epilogue.
-#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn planar_row(input: &[f32], shape: Shape, weights: &[f32], conv: &mut [f32], epilogue: Epilogue<'_>) {
-    if target_cfg_f!(target_feature = "fma") || cfg!(target_arch = "aarch64") {
-        row_by_tiles::<true>(input, shape, weights, conv, epilogue);
+    if target_cfg_f!(target_feature = "avx512f") {
+        row_by_tiles::<WIDE_VECTORS, true>(input, shape, weights, conv, epilogue);
+    } else if target_cfg_f!(target_feature = "fma") || cfg!(target_arch = "aarch64") {
+        row_by_tiles::<VECTORS, true>(input, shape, weights, conv, epilogue);
     } else {
-        row_by_tiles::<false>(input, shape, weights, conv, epilogue);
+        row_by_tiles::<VECTORS, false>(input, shape, weights, conv, epilogue);
     }
 }
 
+/// The row in tiles of `V` vectors of pixels × 5 channels.
 #[inline(always)]
-fn row_by_tiles<const FUSED: bool>(
+fn row_by_tiles<const V: usize, const FUSED: bool>(
     input: &[f32],
     shape: Shape,
     weights: &[f32],
@@ -185,17 +194,18 @@ fn row_by_tiles<const FUSED: bool>(
 ) {
     let channels = epilogue.bias.len();
     let width = conv.len() / channels;
+    let tile_pixels = LANES * V;
     debug_assert!(width >= TILE_PIXELS && shape.in_w >= width + shape.kw - 1);
     for group in (0..channels).step_by(GROUP) {
-        for x0 in (0..width).step_by(TILE_PIXELS) {
+        for x0 in (0..width).step_by(tile_pixels) {
             // The last tile ends at the row's end, overlapping the one before: its pixels come out the same.
-            let x0 = x0.min(width - TILE_PIXELS);
-            let sums = tile::<FUSED>(input, shape, weights, channels, group, x0);
+            let x0 = x0.min(width - tile_pixels);
+            let sums = tile::<V, FUSED>(input, shape, weights, channels, group, x0);
             for (k, sums) in sums.iter().enumerate() {
                 let channel = group + k;
                 let bias = epilogue.bias[channel];
                 let alpha = epilogue.alpha.map(|a| a[channel]);
-                let out = &mut conv[channel * width + x0..][..TILE_PIXELS];
+                let out = &mut conv[channel * width + x0..][..tile_pixels];
                 for (out, &v) in out.iter_mut().zip(sums.as_flattened()) {
                     let y = v + bias;
                     *out = match alpha {
@@ -208,32 +218,34 @@ fn row_by_tiles<const FUSED: bool>(
     }
 }
 
-/// The sums of output channels `group ..` for pixels `x0 .. x0 + TILE_PIXELS`, taps in (ky, kx, c) order.
+/// The sums of output channels `group ..` for pixels `x0 .. x0 + 8·V`, taps in (ky, kx, c) order.
 #[inline(always)]
-fn tile<const FUSED: bool>(
+fn tile<const V: usize, const FUSED: bool>(
     input: &[f32],
     shape: Shape,
     weights: &[f32],
     channels: usize,
     group: usize,
     x0: usize,
-) -> [[[f32; LANES]; VECTORS]; GROUP] {
+) -> [[[f32; LANES]; V]; GROUP] {
     let Shape { kh, kw, cin, in_w } = shape;
-    let mut acc = [[[0.0f32; LANES]; VECTORS]; GROUP];
+    let mut acc = [[[0.0f32; LANES]; V]; GROUP];
     for ky in 0..kh {
         for kx in 0..kw {
             for c in 0..cin {
                 // Slices of exactly the array's length: the conversions cannot fail (no fallback is compiled).
-                let run: &[f32; TILE_PIXELS] = input[(ky * cin + c) * in_w + x0 + kx..][..TILE_PIXELS]
-                    .try_into()
-                    .unwrap_or(&[0.0; TILE_PIXELS]);
+                let run: &[[f32; LANES]; V] = input[(ky * cin + c) * in_w + x0 + kx..]
+                    .as_chunks::<LANES>()
+                    .0
+                    .first_chunk::<V>()
+                    .unwrap_or(&[[0.0; LANES]; V]);
                 let w: &[f32; GROUP] = weights[((ky * kw + kx) * cin + c) * channels + group..][..GROUP]
                     .try_into()
                     .unwrap_or(&[0.0; GROUP]);
                 for (k, acc) in acc.iter_mut().enumerate() {
                     for (v, acc) in acc.iter_mut().enumerate() {
                         for (l, acc) in acc.iter_mut().enumerate() {
-                            let x = run[v * LANES + l];
+                            let x = run[v][l];
                             *acc = if FUSED { x.mul_add(w[k], *acc) } else { x * w[k] + *acc };
                         }
                     }
@@ -248,7 +260,11 @@ fn tile<const FUSED: bool>(
 /// channel, `width` computed pixels each, of which the first `wo` are the row's): pooled pixel `ox` takes
 /// columns `2·ox` and `2·ox + 1` when it exists. Eight pooled pixels at a time from 16 columns, then scattered
 /// to their pixels.
-#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn pool_across_channels(columns: &[f32], width: usize, wo: usize, cout: usize, dst: &mut [f32]) {
     let ow = dst.len() / cout;
     // Pooled pixels whose window has both columns.
@@ -330,6 +346,52 @@ mod tests {
             assert_eq!((got.n, got.h, got.w, got.c), (want.n, want.h, want.w, want.c));
             let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "{n}×{h}×{w} {padding:?}");
+        }
+    }
+
+    #[test]
+    fn both_tile_widths_give_the_same_bits() {
+        // Rows of one wide tile, of one and a half (the last tile overlaps) and of several, with and without
+        // fusing (a library fmaf here).
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let (kh, kw, cin, cout) = (3, 3, 3, 10);
+        let bias = (0..cout).map(|o| o as f32 * 0.02 - 0.1).collect();
+        let alpha = Some((0..cout).map(|o| 0.1 + o as f32 * 0.03).collect());
+        let layer = PlanarConvPool2::new(kh, kw, &Weighted::patterned(9, cin, cout, bias, alpha), Padding::Same);
+        let epilogue = Epilogue {
+            bias: &layer.bias,
+            alpha: layer.alpha.as_deref(),
+        };
+        let channels = layer.bias.len();
+        for width in [TILE_PIXELS, TILE_PIXELS + 17, 3 * TILE_PIXELS] {
+            let shape = Shape {
+                kh,
+                kw,
+                cin,
+                in_w: width + kw - 1,
+            };
+            let input = crate::cpu::tensor::patterned_values(kh * cin * shape.in_w);
+            let row = |wide: bool, fused: bool| {
+                let mut conv = vec![f32::NAN; channels * width];
+                match (wide, fused) {
+                    (false, false) => {
+                        row_by_tiles::<VECTORS, false>(&input, shape, &layer.weights, &mut conv, epilogue)
+                    }
+                    (false, true) => row_by_tiles::<VECTORS, true>(&input, shape, &layer.weights, &mut conv, epilogue),
+                    (true, false) => {
+                        row_by_tiles::<WIDE_VECTORS, false>(&input, shape, &layer.weights, &mut conv, epilogue)
+                    }
+                    (true, true) => {
+                        row_by_tiles::<WIDE_VECTORS, true>(&input, shape, &layer.weights, &mut conv, epilogue)
+                    }
+                }
+                conv
+            };
+            for fused in [false, true] {
+                let (narrow, wide) = (row(false, fused), row(true, fused));
+                assert!(narrow.iter().all(|v| v.is_finite()), "every pixel written");
+                assert_eq!(bits(&narrow), bits(&wide), "{width} pixels, fused {fused}");
+            }
         }
     }
 

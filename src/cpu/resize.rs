@@ -77,7 +77,11 @@ const TILE: usize = 8;
 /// column and channel, the rows in its lanes), into `dst` (`ROWS` rows of `out_w` pixels). Each tap is 3 vector
 /// multiplies and adds for all the rows. Per row and channel the operations and their order are those of the
 /// formula, so the sums are bit for bit the same. Compiled for AVX2 too.
-#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn rgb_block<T: Sample>(columns: &[[T; ROWS]], tx: &AreaTaps, dst: &mut [f32]) {
     let out_w = dst.len() / (ROWS * 3);
     let mut tile = [[[0.0f32; ROWS]; 3]; TILE];
@@ -248,7 +252,11 @@ fn column_pass_planar(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, c: usize,
 
 /// [`column_pass`] for RGB rows into a row-planar output row: the same sums, each channel's values written to its
 /// own part of `dst` (one group of three loads a pixel, which the compiler turns into vector shuffles).
-#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn column_pass_rgb_planar(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, dst: &mut [f32]) {
     let out_w = dst.len() / 3;
     let (red, rest) = dst.split_at_mut(out_w);
@@ -273,7 +281,11 @@ fn column_pass_rgb_planar(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, dst: 
 
 /// Output row `o` of the vertical pass: the rows of the horizontal pass under it, weighted, then the
 /// normaliser `k`. Compiled for AVX2 too (as a closure, it was compiled for the baseline only).
-#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn column_pass(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, dst: &mut [f32]) {
     let row_len = dst.len();
     for (t, (i, w)) in ty.taps(o).enumerate() {

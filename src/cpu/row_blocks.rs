@@ -53,7 +53,11 @@ impl<S> RowBlocks<S> {
 
 /// Writes `ROWS` consecutive rows of `rows` (each `columns.len()` samples long) column by column into `columns`,
 /// each sample through `convert`. Compiled for AVX2 too (its callers are closures, compiled for the baseline).
-#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 pub(crate) fn interleave_rows<S: Copy, T, F: Fn(S) -> T>(rows: &[S], columns: &mut [[T; ROWS]], convert: F) {
     let row_len = columns.len();
     let rows: [&[S]; ROWS] = std::array::from_fn(|r| &rows[r * row_len..][..row_len]);

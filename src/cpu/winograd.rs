@@ -18,7 +18,7 @@ use multiversion::multiversion;
 use multiversion::target::target_cfg_f;
 use rayon::prelude::*;
 
-use super::direct_conv::kernel_row;
+use super::direct_conv::kernel_rows;
 use super::gemm::{matmul, prelu, Epilogue, PackedMatrix, PANEL};
 use super::tensor::Tensor;
 use super::thread_scratch::grow_on_every_thread;
@@ -293,18 +293,25 @@ struct Input<'a> {
 }
 
 /// One pass of a task by algorithm `A`, compiled for AVX2 + FMA and NEON as well as the baseline.
-#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn run_task_by<A: Algorithm<N, M>, const N: usize, const M: usize>(task: Task<'_>) {
-    if target_cfg_f!(target_feature = "fma") || cfg!(target_arch = "aarch64") {
-        run_task::<A, N, M, true>(task);
+    // The products' register tile: 4 tiles against one panel, or against two with AVX-512 (see `conv_row`).
+    if target_cfg_f!(target_feature = "avx512f") {
+        run_task::<A, N, M, 2, true>(task);
+    } else if target_cfg_f!(target_feature = "fma") || cfg!(target_arch = "aarch64") {
+        run_task::<A, N, M, 1, true>(task);
     } else {
-        run_task::<A, N, M, false>(task);
+        run_task::<A, N, M, 1, false>(task);
     }
 }
 
 /// Input transform, the N² products, output transform.
 #[inline(always)]
-fn run_task<A: Algorithm<N, M>, const N: usize, const M: usize, const FUSED: bool>(task: Task<'_>) {
+fn run_task<A: Algorithm<N, M>, const N: usize, const M: usize, const P: usize, const FUSED: bool>(task: Task<'_>) {
     let Task {
         cin,
         cout,
@@ -324,7 +331,7 @@ fn run_task<A: Algorithm<N, M>, const N: usize, const M: usize, const FUSED: boo
         .zip(m.chunks_exact_mut(stride * cout.next_multiple_of(PANEL)))
         .enumerate()
     {
-        product::<FUSED>(v, &kernel[position], m, cin);
+        product::<P, FUSED>(v, &kernel[position], m, cin);
     }
     transform_output::<A, N, M>(cout, wo, tiles, m, dst, epilogue);
 }
@@ -417,21 +424,56 @@ fn input_lanes<A: Algorithm<N, M>, const N: usize, const M: usize, const L: usiz
     }
 }
 
-/// `m[tile] = v[tile] · u` for one position, four tiles at a time (the count is a multiple of 4) against each
-/// panel of 16 output channels; `m`'s rows have the output channels padded to whole panels.
+/// `m[tile] = v[tile] · u` for one position, four tiles at a time (the count is a multiple of 4) against `P`
+/// panels of 16 output channels at a time (the panels left over one at a time); `m`'s rows have the output
+/// channels padded to whole panels.
 #[inline(always)]
-fn product<const FUSED: bool>(v: &[f32], u: &PackedMatrix, m: &mut [f32], cin: usize) {
+fn product<const P: usize, const FUSED: bool>(v: &[f32], u: &PackedMatrix, m: &mut [f32], cin: usize) {
+    let grouped = u.panel_count() / P * P;
+    for first_panel in (0..grouped).step_by(P) {
+        product_of_panels::<P, FUSED>(v, u, first_panel, m, cin);
+    }
+    for panel in grouped..u.panel_count() {
+        product_of_panels::<1, FUSED>(v, u, panel, m, cin);
+    }
+}
+
+/// [`product`] against panels `first_panel .. first_panel + P`.
+#[inline(always)]
+fn product_of_panels<const P: usize, const FUSED: bool>(
+    v: &[f32],
+    u: &PackedMatrix,
+    first_panel: usize,
+    m: &mut [f32],
+    cin: usize,
+) {
     let tiles = v.len() / cin;
     let channels = m.len() / tiles;
-    for (p, panel) in u.panels().enumerate() {
-        for t0 in (0..tiles).step_by(TILES) {
-            let mut acc = [[0.0; PANEL]; TILES];
-            kernel_row::<TILES, PANEL, FUSED>(&mut acc, &v[t0 * cin..], cin, panel);
-            // Whole panels (the rows of `m` are padded to them): fixed-size copies, not memcpy calls.
-            for (r, acc) in acc.iter().enumerate() {
-                if let Some(out) = m[(t0 + r) * channels + p * PANEL..].first_chunk_mut::<PANEL>() {
-                    *out = *acc;
-                }
+    let panels: [&[[f32; PANEL]]; P] = std::array::from_fn(|p| u.panel(first_panel + p));
+    for t0 in (0..tiles).step_by(TILES) {
+        product_tile::<TILES, P, FUSED>(v, panels, t0, first_panel, m, channels, cin);
+    }
+}
+
+/// `R` tiles from `t0` against the panels.
+#[inline(always)]
+fn product_tile<const R: usize, const P: usize, const FUSED: bool>(
+    v: &[f32],
+    panels: [&[[f32; PANEL]]; P],
+    t0: usize,
+    first_panel: usize,
+    m: &mut [f32],
+    channels: usize,
+    cin: usize,
+) {
+    let mut acc = [[[0.0; PANEL]; P]; R];
+    kernel_rows::<R, P, FUSED>(&mut acc, &v[t0 * cin..], cin, panels);
+    // Whole panels (the rows of `m` are padded to them): fixed-size copies, not memcpy calls.
+    for (r, acc) in acc.iter().enumerate() {
+        for (p, acc) in acc.iter().enumerate() {
+            let at = (t0 + r) * channels + (first_panel + p) * PANEL;
+            if let Some(out) = m[at..].first_chunk_mut::<PANEL>() {
+                *out = *acc;
             }
         }
     }
@@ -529,6 +571,7 @@ fn output_lanes<A: Algorithm<N, M>, const N: usize, const M: usize, const L: usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::tensor::patterned_values;
 
     /// The convolution as a float64 direct sum, with bias and PReLU.
     fn direct(x: &Tensor, w: &Weighted) -> Vec<f64> {
@@ -557,6 +600,53 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn the_products_give_the_same_bits_one_or_two_panels_a_tile() {
+        // One to four panels (an odd one left over in pairs), a partial panel, depths around the networks'.
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (tiles, cin, cout) in [
+            (4, 16, 32),
+            (12, 28, 48),
+            (8, 32, 64),
+            (16, 64, 64),
+            (4, 19, 20),
+            (8, 16, 16),
+        ] {
+            let v = patterned_values(tiles * cin);
+            let u = PackedMatrix::new(&Weighted::patterned(1, cin, cout, Vec::new(), None).kernel, cin, cout);
+            let products = |p: usize, fused: bool| {
+                let mut m = vec![f32::NAN; tiles * cout.next_multiple_of(PANEL)];
+                match (p, fused) {
+                    (1, false) => product::<1, false>(&v, &u, &mut m, cin),
+                    (1, true) => product::<1, true>(&v, &u, &mut m, cin),
+                    (_, false) => product::<2, false>(&v, &u, &mut m, cin),
+                    (_, true) => product::<2, true>(&v, &u, &mut m, cin),
+                }
+                m
+            };
+            for fused in [false, true] {
+                let (one, two) = (products(1, fused), products(2, fused));
+                assert_eq!(bits(&one), bits(&two), "{tiles} tiles, {cin} → {cout}, fused {fused}");
+                assert!(one.iter().all(|x| x.is_finite()), "every product written");
+            }
+            let kernel = Weighted::patterned(1, cin, cout, Vec::new(), None).kernel;
+            for (t, row) in products(2, false)
+                .chunks_exact(cout.next_multiple_of(PANEL))
+                .enumerate()
+            {
+                for (o, &got) in row[..cout].iter().enumerate() {
+                    let want: f64 = (0..cin)
+                        .map(|c| f64::from(v[t * cin + c]) * f64::from(kernel[c * cout + o]))
+                        .sum();
+                    assert!(
+                        (f64::from(got) - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                        "{got} vs {want}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
