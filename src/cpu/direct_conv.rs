@@ -229,7 +229,7 @@ pub(crate) fn kernel_row<const R: usize, const C: usize, const FUSED: bool>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::tensor::patterned_values;
+    use crate::cpu::tensor::{bits, patterned_values};
     use crate::netdef::Weighted;
 
     /// One output row by the register tile `(R, P, R1)`.
@@ -254,7 +254,6 @@ mod tests {
         // The networks' direct layers (3-channel first layers, P-Net's 10 → 16, the 2×2 layers on 3-pixel rows)
         // and rows narrower than, equal to and wider than each tile; one, two, three and four panels (the odd one
         // goes alone in the two-panel tiling).
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for (kh, kw, cin, cout) in [
             (3, 3, 3, 28),
             (3, 3, 3, 32),

@@ -347,8 +347,16 @@ fn finish(sums: &[f32], dst: &mut [f32], bias: &[f32], alpha: Option<&[f32]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::tensor::patterned_values;
+    use crate::cpu::tensor::{bits, patterned_values};
     use crate::netdef::Weighted;
+
+    /// An `m×k` left operand, the packed `k×n` weights, and a bias and PReLU slopes for `n` columns.
+    fn case(m: usize, k: usize, n: usize) -> (Vec<f32>, PackedMatrix, Vec<f32>, Vec<f32>) {
+        let b = PackedMatrix::new(&Weighted::patterned(1, k, n, Vec::new(), None).kernel, k, n);
+        let bias = (0..n).map(|j| j as f32 * 0.01 - 0.05).collect();
+        let alpha = (0..n).map(|j| 0.1 + j as f32 * 0.003).collect();
+        (patterned_values(m * k), b, bias, alpha)
+    }
 
     fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, bias: &[f32], alpha: Option<&[f32]>) -> Vec<f64> {
         let mut c = vec![0.0f64; m * n];
@@ -370,10 +378,7 @@ mod tests {
     #[test]
     fn the_narrow_product_gives_the_tiles_bits() {
         for (m, k, n) in [(21, 32, 6), (8, 128, 8), (3, 300, 1), (17, 576, 6)] {
-            let a = patterned_values(m * k);
-            let b = PackedMatrix::new(&Weighted::patterned(1, k, n, Vec::new(), None).kernel, k, n);
-            let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.01 - 0.05).collect();
-            let alpha: Vec<f32> = (0..n).map(|j| 0.1 + j as f32 * 0.003).collect();
+            let (a, b, bias, alpha) = case(m, k, n);
             let epilogue = Epilogue {
                 bias: &bias,
                 alpha: Some(&alpha),
@@ -381,7 +386,6 @@ mod tests {
             let (mut narrow, mut tiled) = (vec![0.0; m * n], vec![1.0; m * n]);
             narrow_rows::<false>(&a, &b, &mut narrow, epilogue);
             rows_by_tiles::<1, false>(&a, &b, &mut tiled, epilogue);
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&narrow), bits(&tiled), "{m}×{k}×{n}");
         }
     }
@@ -390,7 +394,6 @@ mod tests {
     fn one_or_two_panels_a_tile_give_the_same_bits() {
         // One to five panels (an odd one left over in pairs), partial panels, depths past one block (`DEPTH`),
         // widths past the carried panels (`PANELS`), every tile height.
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for (m, k, n) in [
             (13, 576, 128),
             (7, 1152, 256),
@@ -399,10 +402,7 @@ mod tests {
             (5, 32, 80),
             (3, 16, 272),
         ] {
-            let a = patterned_values(m * k);
-            let b = PackedMatrix::new(&Weighted::patterned(1, k, n, Vec::new(), None).kernel, k, n);
-            let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.01 - 0.05).collect();
-            let alpha: Vec<f32> = (0..n).map(|j| 0.1 + j as f32 * 0.003).collect();
+            let (a, b, bias, alpha) = case(m, k, n);
             let epilogue = Epilogue {
                 bias: &bias,
                 alpha: Some(&alpha),

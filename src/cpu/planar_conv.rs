@@ -319,6 +319,7 @@ pub(crate) fn row_planar(x: &Tensor) -> Tensor {
 mod tests {
     use super::*;
     use crate::cpu::layers::{max_pool, Conv};
+    use crate::cpu::tensor::{bits, patterned_values};
 
     #[test]
     fn gives_the_direct_kernels_pooled_convolution_bit_for_bit() {
@@ -344,8 +345,7 @@ mod tests {
             let mut got = Tensor::default();
             PlanarConvPool2::new(3, 3, &weights, padding).forward(&row_planar(&x), &mut got);
             assert_eq!((got.n, got.h, got.w, got.c), (want.n, want.h, want.w, want.c));
-            let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&got), bits(&want), "{n}×{h}×{w} {padding:?}");
+            assert_eq!(bits(got.data()), bits(want.data()), "{n}×{h}×{w} {padding:?}");
         }
     }
 
@@ -353,7 +353,6 @@ mod tests {
     fn both_tile_widths_give_the_same_bits() {
         // Rows of one wide tile, of one and a half (the last tile overlaps) and of several, with and without
         // fusing (a library fmaf here).
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let (kh, kw, cin, cout) = (3, 3, 3, 10);
         let bias = (0..cout).map(|o| o as f32 * 0.02 - 0.1).collect();
         let alpha = Some((0..cout).map(|o| 0.1 + o as f32 * 0.03).collect());
@@ -370,7 +369,7 @@ mod tests {
                 cin,
                 in_w: width + kw - 1,
             };
-            let input = crate::cpu::tensor::patterned_values(kh * cin * shape.in_w);
+            let input = patterned_values(kh * cin * shape.in_w);
             let row = |wide: bool, fused: bool| {
                 let mut conv = vec![f32::NAN; channels * width];
                 match (wide, fused) {

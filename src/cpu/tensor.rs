@@ -142,6 +142,12 @@ pub(crate) fn patterned_values(len: usize) -> Vec<f32> {
     (0..len).map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0).collect()
 }
 
+/// The bit patterns of `values`, for the tests that two kernels give the same bits.
+#[cfg(test)]
+pub(crate) fn bits(values: &[f32]) -> Vec<u32> {
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -571,7 +571,7 @@ fn output_lanes<A: Algorithm<N, M>, const N: usize, const M: usize, const L: usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::tensor::patterned_values;
+    use crate::cpu::tensor::{bits, patterned_values};
 
     /// The convolution as a float64 direct sum, with bias and PReLU.
     fn direct(x: &Tensor, w: &Weighted) -> Vec<f64> {
@@ -605,7 +605,6 @@ mod tests {
     #[test]
     fn the_products_give_the_same_bits_one_or_two_panels_a_tile() {
         // One to four panels (an odd one left over in pairs), a partial panel, depths around the networks'.
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for (tiles, cin, cout) in [
             (4, 16, 32),
             (12, 28, 48),
