@@ -1,7 +1,7 @@
 //! The CPU path's matrix product, `C = A·B + bias`, PReLU fused, with `B` (a layer's weights) packed once at
-//! load time. Tiles of 6 rows × 16 columns accumulate in registers; the function is compiled for AVX2 + FMA and
-//! NEON as well as the baseline, and the best version the CPU has is chosen at run time (`multiversion`). It
-//! needs no scratch memory, so a detection allocates nothing here.
+//! load time. Tiles of 6 rows × 16 columns (× 32 with AVX-512) accumulate in registers; the function is compiled
+//! for AVX-512, AVX2 + FMA and NEON as well as the baseline, and the best version the CPU has is chosen at run
+//! time (`multiversion`, see `cpu/mod.rs`). It needs no scratch memory, so a detection allocates nothing here.
 
 use multiversion::multiversion;
 use multiversion::target::target_cfg_f;

@@ -292,7 +292,7 @@ struct Input<'a> {
     first_row: usize,
 }
 
-/// One pass of a task by algorithm `A`, compiled for AVX2 + FMA and NEON as well as the baseline.
+/// One pass of a task by algorithm `A`, compiled for AVX-512, AVX2 + FMA and NEON as well as the baseline.
 #[multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
     "x86_64+avx2+fma",
