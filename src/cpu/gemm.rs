@@ -294,8 +294,8 @@ pub(crate) fn store_row(acc: &[f32; PANEL], c: &mut [f32], width: usize, first: 
     let bias = &epilogue.bias[first..first + width];
     let alpha = epilogue.alpha.map(|a| &a[first..first + width]);
     let dst = &mut c[..width];
-    // A whole panel through fixed-size arrays: vector code. With a run-time width LLVM vectorised the loop 32 or
-    // 64 floats at a time and ran a 16-wide panel through the scalar remainder.
+    // A whole panel through fixed-size arrays: vector code. With a run-time width, the AVX-512 build ran this
+    // loop as scalar code (perf annotate).
     match (dst.first_chunk_mut::<PANEL>(), bias.first_chunk::<PANEL>()) {
         (Some(dst), Some(bias)) => finish_panel(acc, dst, bias, alpha.and_then(|a| a.first_chunk::<PANEL>())),
         _ => finish(acc, dst, bias, alpha),
