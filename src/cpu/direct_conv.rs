@@ -163,17 +163,21 @@ impl<const P: usize> Tile<'_, P> {
             let start = (ky * in_w + self.x0) * cin;
             let run = &self.input[start..start + (R - 1) * cin + span];
             let weights = self.panels.map(|panel| &panel[ky * span..][..span]);
-            kernel_rows::<R, P, FUSED>(&mut acc, run, cin, weights);
+            kernel_rows::<R, P, PANEL, FUSED>(&mut acc, run, cin, weights);
         }
         acc
     }
 }
 
-/// [`kernel_row`] against `P` panels at once: each input value, broadcast once, feeds `P × 16` sums. Every sum
-/// runs in the same order as in `kernel_row`, so the results are the same bits.
+/// Adds one kernel row to `acc` (by reference: an array returned by value is copied with a memcpy call): pixel
+/// `r`'s `kw·cin` inputs start at `run[r·stride]`, and each of the `P` panels holds the row's `kw·cin` rows of
+/// weights, of which the first `C` columns are used (all 16, or 8 for the GEMM's narrow product). Each input
+/// value, broadcast once, feeds `P × C` sums; each sum is one multiply-add chain in the weights' order, whatever
+/// `R` and `P`, so every tile gives the same bits. Slices of equal, known length, so the loop has no bounds
+/// checks and its column loop becomes vector FMAs with the accumulators in registers.
 #[inline(always)]
-pub(crate) fn kernel_rows<const R: usize, const P: usize, const FUSED: bool>(
-    acc: &mut [[[f32; PANEL]; P]; R],
+pub(crate) fn kernel_rows<const R: usize, const P: usize, const C: usize, const FUSED: bool>(
+    acc: &mut [[[f32; C]; P]; R],
     run: &[f32],
     stride: usize,
     panels: [&[[f32; PANEL]]; P],
@@ -186,41 +190,13 @@ pub(crate) fn kernel_rows<const R: usize, const P: usize, const FUSED: bool>(
         for r in 0..R {
             let x = pixels[r][i];
             for p in 0..P {
-                for j in 0..PANEL {
+                for j in 0..C {
                     acc[r][p][j] = if FUSED {
                         x.mul_add(w[p][j], acc[r][p][j])
                     } else {
                         x * w[p][j] + acc[r][p][j]
                     };
                 }
-            }
-        }
-    }
-}
-
-/// Adds one kernel row to `acc` (by reference: an array returned by value is copied with a memcpy call): pixel
-/// `r`'s `kw·cin` inputs start at `run[r·stride]`, and `weights` holds the row's `kw·cin` rows of the panel, of
-/// which the first `C` columns are used (all 16, or 8 for the GEMM's narrow product). Slices of equal, known
-/// length, so the loop has no bounds checks and its column loop becomes vector FMAs with the accumulators in
-/// registers.
-#[inline(always)]
-pub(crate) fn kernel_row<const R: usize, const C: usize, const FUSED: bool>(
-    acc: &mut [[f32; C]; R],
-    run: &[f32],
-    stride: usize,
-    weights: &[[f32; PANEL]],
-) {
-    let span = weights.len();
-    let pixels: [&[f32]; R] = std::array::from_fn(|r| &run[r * stride..][..span]);
-    for (i, w) in weights.iter().enumerate() {
-        for r in 0..R {
-            let x = pixels[r][i];
-            for j in 0..C {
-                acc[r][j] = if FUSED {
-                    x.mul_add(w[j], acc[r][j])
-                } else {
-                    x * w[j] + acc[r][j]
-                };
             }
         }
     }

@@ -6,7 +6,7 @@
 use multiversion::multiversion;
 use multiversion::target::target_cfg_f;
 
-use super::direct_conv::kernel_row;
+use super::direct_conv::kernel_rows;
 
 /// Columns of `B` per packed panel: two AVX registers, four NEON registers.
 pub(crate) const PANEL: usize = 16;
@@ -53,11 +53,6 @@ impl PackedMatrix {
     /// Panel `p`: `k` rows of 16 columns.
     pub fn panel(&self, p: usize) -> &[[f32; PANEL]] {
         &self.panels.as_chunks::<PANEL>().0[p * self.k..][..self.k]
-    }
-
-    /// The panels of 16 columns, each `k` rows.
-    pub fn panels(&self) -> impl Iterator<Item = &[[f32; PANEL]]> {
-        self.panels.as_chunks::<PANEL>().0.chunks_exact(self.k.max(1))
     }
 }
 
@@ -110,9 +105,10 @@ const NARROW_ROWS: usize = 8;
 #[inline(always)]
 fn narrow_rows<const FUSED: bool>(a: &[f32], b: &PackedMatrix, c: &mut [f32], epilogue: Epilogue<'_>) {
     let (k, n) = (b.k, b.n);
-    let Some(panel) = b.panels().next() else {
+    if b.panel_count() == 0 {
         return;
-    };
+    }
+    let panel = b.panel(0);
     let mut rows = a.chunks_exact(NARROW_ROWS * k).zip(c.chunks_exact_mut(NARROW_ROWS * n));
     for (a, c) in &mut rows {
         narrow_tile::<NARROW_ROWS, FUSED>(a, panel, c, n, epilogue);
@@ -133,9 +129,9 @@ fn narrow_tile<const R: usize, const FUSED: bool>(
     epilogue: Epilogue<'_>,
 ) {
     // The rows of `a` are the "pixels" of the convolutions' kernel row: `k` apart, `k` long.
-    let mut acc = [[0.0f32; NARROW]; R];
-    kernel_row::<R, NARROW, FUSED>(&mut acc, a, panel.len(), panel);
-    for (acc, dst) in acc.iter().zip(c.chunks_exact_mut(n)) {
+    let mut acc = [[[0.0f32; NARROW]; 1]; R];
+    kernel_rows::<R, 1, NARROW, FUSED>(&mut acc, a, panel.len(), [panel]);
+    for ([acc], dst) in acc.iter().zip(c.chunks_exact_mut(n)) {
         finish(&acc[..n], dst, &epilogue.bias[..n], epilogue.alpha.map(|a| &a[..n]));
     }
 }
@@ -206,17 +202,16 @@ fn tiles<const R: usize, const P: usize, const FUSED: bool>(
                     *x = a[r * k + start + kk];
                 }
             }
-            let paired = if P == 2 { count / 2 * 2 } else { 0 };
-            for (acc, pair) in acc[..paired].chunks_exact_mut(2).zip(panels.chunks_exact(2 * k)) {
-                let (first, second) = pair.split_at(k);
-                let fresh = start == 0;
-                let sums = [acc[0], acc[1]].map(|acc| if fresh { [[0.0; PANEL]; R] } else { acc });
-                let (x, w) = (&packed[..depth], [&first[start..][..depth], &second[start..][..depth]]);
-                [acc[0], acc[1]] = accumulate_pair::<R, FUSED>(sums, x, w);
+            // `P` panels at a time, the ones left over one at a time.
+            let (x, grouped) = (&packed[..depth], count / P * P);
+            for (acc, panels) in acc[..grouped].chunks_exact_mut(P).zip(panels.chunks_exact(P * k)) {
+                accumulate_into::<R, P, FUSED>(acc, x, panels, start);
             }
-            for (acc, panel) in acc[paired..count].iter_mut().zip(panels.chunks_exact(k).skip(paired)) {
-                let sum = if start == 0 { [[0.0; PANEL]; R] } else { *acc };
-                *acc = accumulate::<R, FUSED>(sum, &packed[..depth], &panel[start..start + depth]);
+            for (acc, panel) in acc[grouped..count]
+                .chunks_exact_mut(1)
+                .zip(panels.chunks_exact(k).skip(grouped))
+            {
+                accumulate_into::<R, 1, FUSED>(acc, x, panel, start);
             }
         }
         for (p, acc) in acc[..count].iter().enumerate() {
@@ -226,45 +221,43 @@ fn tiles<const R: usize, const P: usize, const FUSED: bool>(
     }
 }
 
-/// Adds `a · b` (`a` interleaved `[depth][R]`, `b` one panel's `[depth][16]`) to the accumulators. No index and
+/// Adds the rows `start ..` of `Q` consecutive panels (`panels`: `Q·k` rows) times `x` to the accumulators of
+/// those panels, which start from zero at the first depth block.
+#[inline(always)]
+fn accumulate_into<const R: usize, const Q: usize, const FUSED: bool>(
+    acc: &mut [[[f32; PANEL]; R]],
+    x: &[[f32; R]],
+    panels: &[[f32; PANEL]],
+    start: usize,
+) {
+    let k = panels.len() / Q;
+    let sums = std::array::from_fn(|q| if start == 0 { [[0.0; PANEL]; R] } else { acc[q] });
+    let weights = std::array::from_fn(|q| &panels[q * k + start..][..x.len()]);
+    acc[..Q].copy_from_slice(&accumulate::<R, Q, FUSED>(sums, x, weights));
+}
+
+/// Adds `a · b` (`a` interleaved `[depth][R]`, `b` `Q` panels' `[depth][16]`) to the accumulators: each value of
+/// `a`, broadcast once, feeds `Q × 16` sums, each one multiply-add chain in depth order whatever `Q`. No index and
 /// no panic inside, so that the compiler keeps the accumulators in registers and the column loop becomes vector
 /// FMAs.
 #[inline(always)]
-fn accumulate<const R: usize, const FUSED: bool>(
-    mut acc: [[f32; PANEL]; R],
+fn accumulate<const R: usize, const Q: usize, const FUSED: bool>(
+    mut acc: [[[f32; PANEL]; R]; Q],
     a: &[[f32; R]],
-    b: &[[f32; PANEL]],
-) -> [[f32; PANEL]; R] {
-    for (x, w) in a.iter().zip(b) {
+    b: [&[[f32; PANEL]]; Q],
+) -> [[[f32; PANEL]; R]; Q] {
+    let b = b.map(|b| &b[..a.len()]);
+    for (i, x) in a.iter().enumerate() {
         for r in 0..R {
-            for j in 0..PANEL {
-                acc[r][j] = if FUSED {
-                    x[r].mul_add(w[j], acc[r][j])
-                } else {
-                    x[r] * w[j] + acc[r][j]
-                };
-            }
-        }
-    }
-    acc
-}
-
-/// [`accumulate`] against two panels at once: each value of `a`, broadcast once, feeds 32 sums. Every sum runs in
-/// the same order, so the results are the same bits.
-#[inline(always)]
-fn accumulate_pair<const R: usize, const FUSED: bool>(
-    mut acc: [[[f32; PANEL]; R]; 2],
-    a: &[[f32; R]],
-    b: [&[[f32; PANEL]]; 2],
-) -> [[[f32; PANEL]; R]; 2] {
-    for (x, (w0, w1)) in a.iter().zip(b[0].iter().zip(b[1])) {
-        for r in 0..R {
-            for j in 0..PANEL {
-                (acc[0][r][j], acc[1][r][j]) = if FUSED {
-                    (x[r].mul_add(w0[j], acc[0][r][j]), x[r].mul_add(w1[j], acc[1][r][j]))
-                } else {
-                    (x[r] * w0[j] + acc[0][r][j], x[r] * w1[j] + acc[1][r][j])
-                };
+            for q in 0..Q {
+                let w = &b[q][i];
+                for j in 0..PANEL {
+                    acc[q][r][j] = if FUSED {
+                        x[r].mul_add(w[j], acc[q][r][j])
+                    } else {
+                        x[r] * w[j] + acc[q][r][j]
+                    };
+                }
             }
         }
     }

@@ -451,29 +451,15 @@ fn product_of_panels<const P: usize, const FUSED: bool>(
     let channels = m.len() / tiles;
     let panels: [&[[f32; PANEL]]; P] = std::array::from_fn(|p| u.panel(first_panel + p));
     for t0 in (0..tiles).step_by(TILES) {
-        product_tile::<TILES, P, FUSED>(v, panels, t0, first_panel, m, channels, cin);
-    }
-}
-
-/// `R` tiles from `t0` against the panels.
-#[inline(always)]
-fn product_tile<const R: usize, const P: usize, const FUSED: bool>(
-    v: &[f32],
-    panels: [&[[f32; PANEL]]; P],
-    t0: usize,
-    first_panel: usize,
-    m: &mut [f32],
-    channels: usize,
-    cin: usize,
-) {
-    let mut acc = [[[0.0; PANEL]; P]; R];
-    kernel_rows::<R, P, FUSED>(&mut acc, &v[t0 * cin..], cin, panels);
-    // Whole panels (the rows of `m` are padded to them): fixed-size copies, not memcpy calls.
-    for (r, acc) in acc.iter().enumerate() {
-        for (p, acc) in acc.iter().enumerate() {
-            let at = (t0 + r) * channels + (first_panel + p) * PANEL;
-            if let Some(out) = m[at..].first_chunk_mut::<PANEL>() {
-                *out = *acc;
+        let mut acc = [[[0.0; PANEL]; P]; TILES];
+        kernel_rows::<TILES, P, PANEL, FUSED>(&mut acc, &v[t0 * cin..], cin, panels);
+        // Whole panels (the rows of `m` are padded to them): fixed-size copies, not memcpy calls.
+        for (r, acc) in acc.iter().enumerate() {
+            for (p, acc) in acc.iter().enumerate() {
+                let at = (t0 + r) * channels + (first_panel + p) * PANEL;
+                if let Some(out) = m[at..].first_chunk_mut::<PANEL>() {
+                    *out = *acc;
+                }
             }
         }
     }
