@@ -74,9 +74,10 @@ static BAND_GROWN: AtomicUsize = AtomicUsize::new(0);
 const TILE: usize = 8;
 
 /// The horizontal pass over a block of `ROWS` RGB rows, given column by column (`columns`: one `[T; ROWS]` a
-/// column and channel, the rows in its lanes), into `dst` (`ROWS` rows of `out_w` pixels). Each tap is 3 vector
+/// column and channel, the rows in its lanes), into `dst` (`ROWS` rows of `out_w` pixels, row-planar). Each tap is 3 vector
 /// multiplies and adds for all the rows. Per row and channel the operations and their order are those of the
-/// formula, so the sums are bit for bit the same. Compiled for AVX2 too.
+/// formula, on the samples' units (`Sample::units`), so the sums are bit for bit the formula's, in units.
+/// Compiled for AVX2 too.
 #[multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
     "x86_64+avx2+fma",
@@ -94,16 +95,20 @@ fn rgb_block<T: Sample>(columns: &[[T; ROWS]], tx: &AreaTaps, dst: &mut [f32]) {
                 for (sum, column) in sums.iter_mut().zip(&columns[i * 3..i * 3 + 3]) {
                     for (s, &v) in sum.iter_mut().zip(column) {
                         // Not fused: the formula rounds the product, then the sum.
-                        *s += v.value() * w;
+                        *s += v.units() * w;
                     }
                 }
             }
             *kept = sums;
         }
-        // Written out a row at a time once the tile is done, so that the sums above stay whole vectors.
+        // Written out a row and a channel at a time once the tile is done, so that the sums above stay whole
+        // vectors. Row-planar: each row and channel's values are contiguous (interleaved, the compiler turned
+        // this loop into scatters, a third of the function's time).
         for (r, row) in dst.chunks_exact_mut(out_w * 3).enumerate() {
-            for (pixel, sums) in row[first * 3..(first + n) * 3].chunks_exact_mut(3).zip(&tile) {
-                pixel.copy_from_slice(&[sums[0][r], sums[1][r], sums[2][r]]);
+            for (ch, channel) in row.chunks_exact_mut(out_w).enumerate() {
+                for (value, sums) in channel[first..first + n].iter_mut().zip(&tile) {
+                    *value = sums[ch][r];
+                }
             }
         }
     }
@@ -129,7 +134,9 @@ pub(crate) fn resize_area_into<S: Sample>(
     scratch.ty.rebuild(x.h, out_h);
     scratch.tx.rebuild(x.w, out_w);
     let (ty, tx) = (&scratch.ty, &scratch.tx);
-    let k = area_normaliser(ty, tx);
+    // The horizontal pass sums the samples' units (see `Sample::UNIT`); the normaliser turns them into values
+    // with the same multiplication. (Exact: scaled by a power of two, `k` loses nothing.)
+    let k = area_normaliser(ty, tx) * S::UNIT;
     out.reshape(1, out_h, out_w, c);
     if out.data().is_empty() {
         return;
@@ -160,7 +167,7 @@ pub(crate) fn resize_area_into<S: Sample>(
                         Some(blocks) if c == 3 && count == ROWS => rgb_block(blocks.block(block), tx, dst),
                         None if c == 3 && count == ROWS => COLUMNS.with_borrow_mut(|columns| {
                             let columns = first_n(columns, row_len);
-                            interleave_rows(src, columns, S::value);
+                            interleave_rows(src, columns, S::units);
                             rgb_block(columns, tx, dst);
                         }),
                         _ => plain_rows(src, row_len, tx, c, dst),
@@ -172,9 +179,8 @@ pub(crate) fn resize_area_into<S: Sample>(
                 };
                 for (o, dst) in (b * band..).zip(dst.chunks_exact_mut(out_w * c)) {
                     match layout {
-                        Layout::RowPlanar if c == 3 => column_pass_rgb_planar(held, ty, o, k, dst),
-                        Layout::RowPlanar => column_pass_planar(held, ty, o, k, c, dst),
-                        Layout::Interleaved => column_pass(held, ty, o, k, dst),
+                        Layout::RowPlanar => column_pass(held, ty, o, k, dst),
+                        Layout::Interleaved => column_pass_interleaving(held, ty, o, k, c, dst),
                     }
                 }
             });
@@ -190,15 +196,16 @@ fn input_blocks(ty: &AreaTaps, o0: usize, o1: usize, h: usize) -> std::ops::Rang
 }
 
 /// The horizontal pass over `src` (whole rows of `row_len` values, `c` channels a pixel) one value at a time, into
-/// `dst` (the same rows, resized): rows that are not RGB, or the last `h % ROWS` rows.
+/// `dst` (the same rows, resized, row-planar): rows that are not RGB, or the last `h % ROWS` rows.
 fn plain_rows<S: Sample>(src: &[S], row_len: usize, tx: &AreaTaps, c: usize, dst: &mut [f32]) {
     let out_len = dst.len() / (src.len() / row_len);
+    let out_w = out_len / c;
     for (src, dst) in src.chunks_exact(row_len).zip(dst.chunks_exact_mut(out_len)) {
-        for (o, cell) in dst.chunks_exact_mut(c).enumerate() {
-            for (ch, out) in cell.iter_mut().enumerate() {
+        for (ch, channel) in dst.chunks_exact_mut(out_w).enumerate() {
+            for (o, out) in channel.iter_mut().enumerate() {
                 let mut acc = 0.0;
                 for (i, w) in tx.taps(o) {
-                    acc += src[i * c + ch].value() * w;
+                    acc += src[i * c + ch].units() * w;
                 }
                 *out = acc;
             }
@@ -233,15 +240,15 @@ impl Held<'_> {
     }
 }
 
-/// [`column_pass`] into a row-planar output row of `c` channels (any count; the detector's RGB takes
-/// [`column_pass_rgb_planar`]).
-fn column_pass_planar(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, c: usize, dst: &mut [f32]) {
+/// [`column_pass`] into an interleaved output row of `c` channels: the same sums, each channel's values taken
+/// from its own part of the row-planar rows.
+fn column_pass_interleaving(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, c: usize, dst: &mut [f32]) {
     let out_w = dst.len() / c;
     for (t, (i, w)) in ty.taps(o).enumerate() {
         let row = rows.row(i, c * out_w);
-        for (ch, channel) in dst.chunks_exact_mut(out_w).enumerate() {
-            for (acc, pixel) in channel.iter_mut().zip(row.chunks_exact(c)) {
-                *acc = first_or_sum(t, *acc) + pixel[ch] * w;
+        for (ch, channel) in row.chunks_exact(out_w).enumerate() {
+            for (pixel, &v) in dst.chunks_exact_mut(c).zip(channel) {
+                pixel[ch] = first_or_sum(t, pixel[ch]) + v * w;
             }
         }
     }
@@ -250,37 +257,8 @@ fn column_pass_planar(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, c: usize,
     }
 }
 
-/// [`column_pass`] for RGB rows into a row-planar output row: the same sums, each channel's values written to its
-/// own part of `dst` (one group of three loads a pixel, which the compiler turns into vector shuffles).
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
-    "x86_64+avx2+fma",
-    "aarch64+neon"
-))]
-fn column_pass_rgb_planar(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, dst: &mut [f32]) {
-    let out_w = dst.len() / 3;
-    let (red, rest) = dst.split_at_mut(out_w);
-    let (green, blue) = rest.split_at_mut(out_w);
-    for (t, (i, w)) in ty.taps(o).enumerate() {
-        let row = rows.row(i, 3 * out_w);
-        for (((pixel, r), g), b) in row
-            .chunks_exact(3)
-            .zip(red.iter_mut())
-            .zip(green.iter_mut())
-            .zip(blue.iter_mut())
-        {
-            *r = first_or_sum(t, *r) + pixel[0] * w;
-            *g = first_or_sum(t, *g) + pixel[1] * w;
-            *b = first_or_sum(t, *b) + pixel[2] * w;
-        }
-    }
-    for v in dst.iter_mut() {
-        *v *= k;
-    }
-}
-
 /// Output row `o` of the vertical pass: the rows of the horizontal pass under it, weighted, then the
-/// normaliser `k`. Compiled for AVX2 too (as a closure, it was compiled for the baseline only).
+/// normaliser `k`; both row-planar. Compiled for AVX2 too (as a closure, it was compiled for the baseline only).
 #[multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
     "x86_64+avx2+fma",

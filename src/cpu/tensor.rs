@@ -54,8 +54,17 @@ impl Tensor {
 
 /// One sample of an image as the resize and the crops read it.
 pub(crate) trait Sample: Copy + Send + Sync {
+    /// What one unit of [`Sample::units`] is worth: 1/128 for a byte, 1 for a float. A power of two, so that a
+    /// sum of products of units, multiplied by it once at the end, has the same bits as the sum of the values'
+    /// products (every rounding scales with it exactly).
+    const UNIT: f32;
+
     /// The normalised value the networks see.
     fn value(self) -> f32;
+
+    /// [`Sample::value`] in units of [`Sample::UNIT`] (exactly `value / UNIT`): for a byte `v − 127.5`, one
+    /// multiplication fewer than the value.
+    fn units(self) -> f32;
 
     /// [`Sample::value`] for scalar code, one sample at a time: for a byte, a table lookup instead of a
     /// conversion, a subtraction and a multiplication. (Vector code should convert: a table would be a gather.)
@@ -66,19 +75,33 @@ pub(crate) trait Sample: Copy + Send + Sync {
 }
 
 impl Sample for f32 {
+    const UNIT: f32 = 1.0;
+
     /// Already normalised.
     #[inline(always)]
     fn value(self) -> f32 {
         self
     }
+
+    #[inline(always)]
+    fn units(self) -> f32 {
+        self
+    }
 }
 
 impl Sample for u8 {
+    const UNIT: f32 = 1.0 / 128.0;
+
     /// A pixel byte reads as the package's normalised value `(v − 127.5) / 128` (exact in f32), so that the image
     /// is never converted as a whole: no float copy of a 4K frame (100 MB) and no pass over it.
     #[inline(always)]
     fn value(self) -> f32 {
         (f32::from(self) - 127.5) / 128.0
+    }
+
+    #[inline(always)]
+    fn units(self) -> f32 {
+        f32::from(self) - 127.5
     }
 
     #[inline(always)]

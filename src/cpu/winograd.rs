@@ -324,7 +324,9 @@ fn run_task<A: Algorithm<N, M>, const N: usize, const M: usize, const P: usize, 
         epilogue,
     } = task;
     let wo = input.w - 2;
-    transform_input::<A, N, M>(cin, input, tiles.clone(), v);
+    // Sixteen channels a vector with AVX-512 (the products' two-panel tiles) for F(2×2) and F(3×3); F(4×4)'s
+    // 36 columns of a patch would not fit the 32 registers (measured: slower).
+    transform_input::<A, N, M>(cin, input, tiles.clone(), v, P == 2 && N <= 5);
     let stride = v.len() / (N * N * cin);
     for (position, (v, m)) in v
         .chunks_exact(stride * cin)
@@ -338,45 +340,86 @@ fn run_task<A: Algorithm<N, M>, const N: usize, const M: usize, const P: usize, 
 
 /// Input channels a layer may have to run by Winograd (a zero row of this length stands for pixels past the edge).
 pub(crate) const MAX_CIN: usize = 256;
-static ZEROS: [f32; MAX_CIN] = [0.0; MAX_CIN];
 /// Channels per vector in the transforms.
 const LANES: usize = 8;
 
 /// `Bᵀ·d·B` of every N×N input patch of the pass's tiles into `v`, as `[position][tile][channel]`, eight
-/// channels at a time. Pixels past the image's edge read as zero; they only feed outputs that are not stored.
+/// channels at a time (sixteen, when `sixteen` says so). Pixels past the image's edge read as zero; they only feed
+/// outputs that are not stored.
 #[inline(always)]
 fn transform_input<A: Algorithm<N, M>, const N: usize, const M: usize>(
     cin: usize,
     input: Input<'_>,
     tiles: Range<usize>,
     v: &mut [f32],
+    sixteen: bool,
 ) {
     let tiles_x = (input.w - 2).div_ceil(M);
     let stride = v.len() / (N * N * cin);
+    let row = input.w * cin;
+    // The patches that reach past the image's edge, copied with zeros around them (the last tile of a row or
+    // of the map): grown once a pass, only when a pass has one.
+    let mut padded = Vec::new();
     for (at_tile, tile) in tiles.enumerate() {
         let (y0, x0) = (input.first_row + tile / tiles_x * M, tile % tiles_x * M);
-        let mut d: [[&[f32]; N]; N] = [[&ZEROS[..cin]; N]; N];
-        for (i, row) in d.iter_mut().enumerate().take(input.h.saturating_sub(y0)) {
-            let line = &input.image[(y0 + i) * input.w * cin..][..input.w * cin];
-            for (j, pixel) in row.iter_mut().enumerate().take(input.w - x0) {
-                *pixel = &line[(x0 + j) * cin..][..cin];
+        let patch = if y0 + N <= input.h && x0 + N <= input.w {
+            Patch {
+                data: &input.image[y0 * row + x0 * cin..][..(N - 1) * row + N * cin],
+                row,
+                cin,
             }
-        }
+        } else {
+            padded.resize(N * N * cin, 0.0);
+            for (i, patch_row) in padded.chunks_exact_mut(N * cin).enumerate() {
+                for (j, pixel) in patch_row.chunks_exact_mut(cin).enumerate() {
+                    let (y, x) = (y0 + i, x0 + j);
+                    match y < input.h && x < input.w {
+                        true => pixel.copy_from_slice(&input.image[y * row + x * cin..][..cin]),
+                        false => pixel.fill(0.0),
+                    }
+                }
+            }
+            Patch {
+                data: &padded,
+                row: N * cin,
+                cin,
+            }
+        };
         let at = TileAt {
             tile: at_tile,
             stride,
             cin,
         };
+        let wide = if sixteen { cin / 16 * 16 } else { 0 };
         let (full, half) = (cin / LANES * LANES, cin / 4 * 4);
-        for c in (0..full).step_by(LANES) {
-            input_lanes::<A, N, M, LANES>(&d, c, v, at);
+        for c in (0..wide).step_by(16) {
+            input_lanes::<A, N, M, 16>(patch, c, v, at);
+        }
+        for c in (wide..full).step_by(LANES) {
+            input_lanes::<A, N, M, LANES>(patch, c, v, at);
         }
         for c in (full..half).step_by(4) {
-            input_lanes::<A, N, M, 4>(&d, c, v, at);
+            input_lanes::<A, N, M, 4>(patch, c, v, at);
         }
         for c in half..cin {
-            input_lanes::<A, N, M, 1>(&d, c, v, at);
+            input_lanes::<A, N, M, 1>(patch, c, v, at);
         }
+    }
+}
+
+/// One tile's N×N input patch: pixel (i, j)'s channels start at `data[i·row + j·cin]`.
+#[derive(Clone, Copy)]
+struct Patch<'a> {
+    data: &'a [f32],
+    row: usize,
+    cin: usize,
+}
+
+impl Patch<'_> {
+    /// Channels `c .. c + L` of pixel (i, j).
+    #[inline(always)]
+    fn lanes<const L: usize>(self, i: usize, j: usize, c: usize) -> [f32; L] {
+        lanes::<L>(self.data, i * self.row + j * self.cin + c)
     }
 }
 
@@ -397,19 +440,20 @@ impl TileAt {
 }
 
 /// The input transform of channels `c .. c + L` of one tile: `Bᵀ` on each column of the patch, then on each row
-/// of the result. (Loops, not closures: LLVM left closures out of line, compiled without AVX2.)
+/// of the result.
 #[inline(always)]
 fn input_lanes<A: Algorithm<N, M>, const N: usize, const M: usize, const L: usize>(
-    d: &[[&[f32]; N]; N],
+    patch: Patch<'_>,
     c: usize,
     v: &mut [f32],
     at: TileAt,
 ) {
+    // Loops, not closures: LLVM left closures out of line, compiled without AVX2.
     let mut columns = [[[0.0f32; L]; N]; N];
     for (j, column) in columns.iter_mut().enumerate() {
         let mut line = [[0.0f32; L]; N];
-        for (value, row) in line.iter_mut().zip(d) {
-            *value = lanes::<L>(row[j], c);
+        for (i, value) in line.iter_mut().enumerate() {
+            *value = patch.lanes(i, j, c);
         }
         *column = A::input(line);
     }
@@ -586,6 +630,37 @@ mod tests {
             }
         }
         out
+    }
+
+    /// The input transform of every tile of an `h`×`w` map (the last tile column and row reaching past the
+    /// edge), eight or sixteen channels a vector.
+    fn transformed<A: Algorithm<N, M>, const N: usize, const M: usize>(x: &Tensor, sixteen: bool) -> Vec<f32> {
+        let tiles = (x.h - 2).div_ceil(M) * (x.w - 2).div_ceil(M);
+        let mut v = vec![f32::NAN; N * N * tiles.next_multiple_of(TILES) * x.c];
+        let input = Input {
+            image: x.data(),
+            h: x.h,
+            w: x.w,
+            first_row: 0,
+        };
+        transform_input::<A, N, M>(x.c, input, 0..tiles, &mut v, sixteen);
+        v
+    }
+
+    #[test]
+    fn the_input_transform_gives_the_same_bits_eight_or_sixteen_channels_a_vector() {
+        // Sixteen-channel groups, one with eight and four left over, and one with a single channel left over.
+        for cin in [16, 28, 32, 17] {
+            let x = Tensor::patterned(1, 9, 11, cin);
+            for (eight, sixteen) in [
+                (transformed::<F2, 4, 2>(&x, false), transformed::<F2, 4, 2>(&x, true)),
+                (transformed::<F3, 5, 3>(&x, false), transformed::<F3, 5, 3>(&x, true)),
+            ] {
+                // NaN where no tile was written (the padding to whole register tiles) in both.
+                assert_eq!(bits(&eight), bits(&sixteen), "{cin} channels");
+                assert!(eight.iter().any(|v| v.is_finite()));
+            }
+        }
     }
 
     #[test]
