@@ -41,11 +41,14 @@ thread_local! {
     static PRODUCTS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// A task's output rows on their way through a [`Pointwise`] layer, likewise.
     static ROWS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// One input patch that reaches past the map's edge, with zeros around it, likewise.
+    static PADDED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 /// The largest sizes of the buffers above on every thread.
 static TRANSFORMED_GROWN: AtomicUsize = AtomicUsize::new(0);
 static PRODUCTS_GROWN: AtomicUsize = AtomicUsize::new(0);
 static ROWS_GROWN: AtomicUsize = AtomicUsize::new(0);
+static PADDED_GROWN: AtomicUsize = AtomicUsize::new(0);
 
 /// A 1×1 convolution (a matrix product over the pixels, with its epilogue) that a Winograd convolution's output
 /// rows go through task by task, while they are in the cache, instead of being stored: P-Net's heads, whose
@@ -158,6 +161,7 @@ impl Winograd {
         let [transformed, products] = self.scratch_lens(N * N, per_pass.min(rows.min(ho.div_ceil(M)) * tiles_x));
         grow_on_every_thread(&TRANSFORMED, &TRANSFORMED_GROWN, transformed);
         grow_on_every_thread(&PRODUCTS, &PRODUCTS_GROWN, products);
+        grow_on_every_thread(&PADDED, &PADDED_GROWN, N * N * self.cin);
         if then.is_some() {
             grow_on_every_thread(&ROWS, &ROWS_GROWN, rows.min(ho.div_ceil(M)) * M * wo * self.cout);
         }
@@ -209,23 +213,26 @@ impl Winograd {
         };
         TRANSFORMED.with_borrow_mut(|v| {
             PRODUCTS.with_borrow_mut(|m| {
-                for first in (0..tiles).step_by(per_pass) {
-                    let pass = first..tiles.min(first + per_pass);
-                    // Grown once, never cleared: every value the pass reads was written by it first (or is
-                    // padding, see `scratch_lens`).
-                    let [v_len, m_len] = self.scratch_lens(N * N, pass.len());
-                    run(Task {
-                        cin: self.cin,
-                        cout: self.cout,
-                        kernel,
-                        input,
-                        tiles: pass,
-                        dst: &mut *dst,
-                        v: first_n(v, v_len),
-                        m: first_n(m, m_len),
-                        epilogue,
-                    });
-                }
+                PADDED.with_borrow_mut(|padded| {
+                    for first in (0..tiles).step_by(per_pass) {
+                        let pass = first..tiles.min(first + per_pass);
+                        // Grown once, never cleared: every value the pass reads was written by it first (or is
+                        // padding, see `scratch_lens`).
+                        let [v_len, m_len] = self.scratch_lens(N * N, pass.len());
+                        run(Task {
+                            cin: self.cin,
+                            cout: self.cout,
+                            kernel,
+                            input,
+                            tiles: pass,
+                            dst: &mut *dst,
+                            v: first_n(v, v_len),
+                            m: first_n(m, m_len),
+                            padded: first_n(padded, N * N * self.cin),
+                            epilogue,
+                        });
+                    }
+                })
             })
         });
     }
@@ -280,6 +287,8 @@ struct Task<'a> {
     dst: &'a mut [f32],
     v: &'a mut [f32],
     m: &'a mut [f32],
+    /// Room for one N×N patch of `cin` channels.
+    padded: &'a mut [f32],
     epilogue: Epilogue<'a>,
 }
 
@@ -321,12 +330,13 @@ fn run_task<A: Algorithm<N, M>, const N: usize, const M: usize, const P: usize, 
         dst,
         v,
         m,
+        padded,
         epilogue,
     } = task;
     let wo = input.w - 2;
     // Sixteen channels a vector with AVX-512 (the products' two-panel tiles) for F(2×2) and F(3×3); F(4×4)'s
     // 36 columns of a patch would not fit the 32 registers (measured: slower).
-    transform_input::<A, N, M>(cin, input, tiles.clone(), v, P == 2 && N <= 5);
+    transform_input::<A, N, M>(cin, input, tiles.clone(), v, padded, P == 2 && N <= 5);
     let stride = v.len() / (N * N * cin);
     for (position, (v, m)) in v
         .chunks_exact(stride * cin)
@@ -338,7 +348,7 @@ fn run_task<A: Algorithm<N, M>, const N: usize, const M: usize, const P: usize, 
     transform_output::<A, N, M>(cout, wo, tiles, m, dst, epilogue);
 }
 
-/// Input channels a layer may have to run by Winograd (a zero row of this length stands for pixels past the edge).
+/// Input channels a layer may have to run by Winograd (the networks' layers have at most 64).
 pub(crate) const MAX_CIN: usize = 256;
 /// Channels per vector in the transforms.
 const LANES: usize = 8;
@@ -352,14 +362,14 @@ fn transform_input<A: Algorithm<N, M>, const N: usize, const M: usize>(
     input: Input<'_>,
     tiles: Range<usize>,
     v: &mut [f32],
+    padded: &mut [f32],
     sixteen: bool,
 ) {
     let tiles_x = (input.w - 2).div_ceil(M);
     let stride = v.len() / (N * N * cin);
     let row = input.w * cin;
-    // The patches that reach past the image's edge, copied with zeros around them (the last tile of a row or
-    // of the map): grown once a pass, only when a pass has one.
-    let mut padded = Vec::new();
+    // A patch that reaches past the image's edge (the last tile of a row or of the map) is copied into `padded`
+    // with zeros around it.
     for (at_tile, tile) in tiles.enumerate() {
         let (y0, x0) = (input.first_row + tile / tiles_x * M, tile % tiles_x * M);
         let patch = if y0 + N <= input.h && x0 + N <= input.w {
@@ -369,7 +379,6 @@ fn transform_input<A: Algorithm<N, M>, const N: usize, const M: usize>(
                 cin,
             }
         } else {
-            padded.resize(N * N * cin, 0.0);
             for (i, patch_row) in padded.chunks_exact_mut(N * cin).enumerate() {
                 for (j, pixel) in patch_row.chunks_exact_mut(cin).enumerate() {
                     let (y, x) = (y0 + i, x0 + j);
@@ -380,7 +389,7 @@ fn transform_input<A: Algorithm<N, M>, const N: usize, const M: usize>(
                 }
             }
             Patch {
-                data: &padded,
+                data: &*padded,
                 row: N * cin,
                 cin,
             }
@@ -643,7 +652,8 @@ mod tests {
             w: x.w,
             first_row: 0,
         };
-        transform_input::<A, N, M>(x.c, input, 0..tiles, &mut v, sixteen);
+        let mut padded = vec![f32::NAN; N * N * x.c];
+        transform_input::<A, N, M>(x.c, input, 0..tiles, &mut v, &mut padded, sixteen);
         v
     }
 
