@@ -74,9 +74,9 @@ static BAND_GROWN: AtomicUsize = AtomicUsize::new(0);
 const TILE: usize = 8;
 
 /// The horizontal pass over a block of `ROWS` RGB rows, given column by column (`columns`: one `[T; ROWS]` a
-/// column and channel, the rows in its lanes), into `dst` (`ROWS` rows of `out_w` pixels, row-planar). Each tap is 3 vector
-/// multiplies and adds for all the rows. Per row and channel the operations and their order are those of the
-/// formula, on the samples' units (`Sample::units`), so the sums are bit for bit the formula's, in units.
+/// column and channel, the rows in its lanes), into `dst` (`ROWS` rows of `out_w` pixels, row-planar). Each tap
+/// is 3 vector multiplies and adds for all the rows. Per row and channel the operations and their order are those
+/// of the formula, on the samples' units (`Sample::units`), so the sums are bit for bit the formula's, in units.
 /// Compiled for AVX2 too.
 #[multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
@@ -225,7 +225,8 @@ fn first_or_sum(t: usize, sum: f32) -> f32 {
     }
 }
 
-/// Rows of the horizontal pass held for a band: input rows `first ..`.
+/// Rows of the horizontal pass held for a band: input rows `first ..`, row-planar (each channel's sums one run),
+/// in the samples' units.
 #[derive(Clone, Copy)]
 struct Held<'a> {
     rows: &'a [f32],
@@ -241,11 +242,27 @@ impl Held<'_> {
 }
 
 /// [`column_pass`] into an interleaved output row of `c` channels: the same sums, each channel's values taken
-/// from its own part of the row-planar rows.
+/// from its own part of the row-planar rows (for RGB one group of three stores a pixel, which the compiler turns
+/// into vector shuffles). The GPU path's host-resampled levels and the tests take this layout.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn column_pass_interleaving(rows: Held<'_>, ty: &AreaTaps, o: usize, k: f32, c: usize, dst: &mut [f32]) {
     let out_w = dst.len() / c;
     for (t, (i, w)) in ty.taps(o).enumerate() {
         let row = rows.row(i, c * out_w);
+        if c == 3 {
+            let (red, rest) = row.split_at(out_w);
+            let (green, blue) = rest.split_at(out_w);
+            for (((pixel, &r), &g), &b) in dst.chunks_exact_mut(3).zip(red).zip(green).zip(blue) {
+                pixel[0] = first_or_sum(t, pixel[0]) + r * w;
+                pixel[1] = first_or_sum(t, pixel[1]) + g * w;
+                pixel[2] = first_or_sum(t, pixel[2]) + b * w;
+            }
+            continue;
+        }
         for (ch, channel) in row.chunks_exact(out_w).enumerate() {
             for (pixel, &v) in dst.chunks_exact_mut(c).zip(channel) {
                 pixel[ch] = first_or_sum(t, pixel[ch]) + v * w;
