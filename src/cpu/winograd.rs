@@ -382,9 +382,10 @@ fn transform_input<A: Algorithm<N, M>, const N: usize, const M: usize>(
             for (i, patch_row) in padded.chunks_exact_mut(N * cin).enumerate() {
                 for (j, pixel) in patch_row.chunks_exact_mut(cin).enumerate() {
                     let (y, x) = (y0 + i, x0 + j);
-                    match y < input.h && x < input.w {
-                        true => pixel.copy_from_slice(&input.image[y * row + x * cin..][..cin]),
-                        false => pixel.fill(0.0),
+                    if y < input.h && x < input.w {
+                        pixel.copy_from_slice(&input.image[y * row + x * cin..][..cin]);
+                    } else {
+                        pixel.fill(0.0);
                     }
                 }
             }
