@@ -49,8 +49,9 @@ impl PackedWeights {
 }
 
 /// A valid, stride-1 convolution with bias and an optional per-channel PReLU: 3×3 kernels with enough input
-/// channels by Winograd F(m×m, 3×3), m = 2, 3 or 4, which need 2.25× to 4× fewer multiply-adds; the others (the
-/// 3-channel first layers, P-Net's 10-channel layer, 2×2 and 1×1 kernels) directly.
+/// channels by Winograd F(m×m, 3×3), m = 2, 3 or 4, which need 2.25× to 4× fewer multiply-adds; the others
+/// (P-Net's 10-channel layer, 2×2 and 1×1 kernels) directly. (The networks' 3-channel first layers run on planar
+/// images instead, fused with their pools: `planar_conv.rs`, `crop_conv.rs`.)
 #[derive(Clone, Debug)]
 pub(crate) enum Conv {
     Direct(DirectConv),

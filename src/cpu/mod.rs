@@ -10,6 +10,7 @@
 //! the versions that fuse multiply-adds give the same bits.
 
 pub(crate) mod crop;
+mod crop_conv;
 mod crop_order;
 mod direct_conv;
 mod gemm;

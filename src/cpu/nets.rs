@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use super::crop_conv::{CropConvPool, Pool};
 use super::layers::{face_probability, max_pool, Conv, Dense};
 use super::planar_conv::{row_planar, PlanarConvPool2};
 use super::tensor::Tensor;
@@ -10,7 +11,8 @@ use crate::netdef::{self, Layer, Padding, ONET_HEADS, PNET_HEADS, RNET_HEADS};
 use crate::weights::Weights;
 
 /// R-Net and O-Net inputs per batch: enough rows for efficient GEMMs, few enough to keep the activations of a
-/// batch (O-Net: 48·48·32 floats a crop after conv1) in cache-sized pieces, and many batches for rayon to spread.
+/// batch (O-Net: 23·23·32 floats a crop after its first convolution and pool) in cache-sized pieces, and many
+/// batches for rayon to spread.
 pub(crate) const CROP_BATCH: usize = 32;
 
 /// P-Net's output maps for one input: `height`×`width` cells, row-major.
@@ -85,7 +87,9 @@ pub(crate) fn cpu_layers(layers: Vec<Layer>) -> Vec<CpuLayer> {
 pub(crate) struct Activations([Tensor; 2]);
 
 /// Runs `layers` (at least one) on the NHWC batch `x`; returns the last layer's output, which lives in `act`. A
-/// dense layer leaves `n` rows of its width, as an n×1×1×width tensor.
+/// dense layer leaves `n` rows of its width, as an n×1×1×width tensor. (The networks' first layers have kernels
+/// of their own, see `CpuNets`; the GPU parity tests run single layers.)
+#[cfg(all(test, feature = "gpu"))]
 pub(crate) fn forward<'t>(layers: &[CpuLayer], x: &Tensor, act: &'t mut Activations) -> &'t Tensor {
     run(layers, Some(x), act)
 }
@@ -121,7 +125,10 @@ pub struct CpuNets {
     pnet_first: PlanarConvPool2,
     /// P-Net's other layers.
     pnet: Vec<CpuLayer>,
+    /// R-Net's and O-Net's first convolution and its pool, crop by crop, and their other layers.
+    rnet_first: CropConvPool,
     rnet: Vec<CpuLayer>,
+    onet_first: CropConvPool,
     onet: Vec<CpuLayer>,
 }
 
@@ -138,11 +145,14 @@ impl CpuNets {
             }] => PlanarConvPool2::new(*kh, *kw, weights, *padding),
             _ => unreachable!("P-Net's definition begins with a convolution and a 2×2 max-pool"),
         };
+        let (mut rnet, mut onet) = (netdef::rnet(w), netdef::onet(w));
         CpuNets {
             pnet_first,
             pnet: cpu_layers(pnet),
-            rnet: cpu_layers(netdef::rnet(w)),
-            onet: cpu_layers(netdef::onet(w)),
+            rnet_first: first_crop_layer(&mut rnet),
+            rnet: cpu_layers(rnet),
+            onet_first: first_crop_layer(&mut onet),
+            onet: cpu_layers(onet),
         }
     }
 
@@ -193,7 +203,9 @@ impl CpuNets {
 
     /// R-Net's heads rows (`RNET_HEADS` values each) for an n×24×24×3 batch.
     pub(crate) fn rnet_forward<'t>(&self, x: &Tensor, act: &'t mut Activations) -> &'t Tensor {
-        forward(&self.rnet, x, act)
+        // The first layer writes the second buffer, where `run` looks for its input.
+        self.rnet_first.forward(x, &mut act.0[1]);
+        run(&self.rnet, None, act)
     }
 
     /// O-Net on `n` 48×48 HWC inputs, `n·48·48·3` values.
@@ -214,7 +226,25 @@ impl CpuNets {
 
     /// O-Net's heads rows (`ONET_HEADS` values each) for an n×48×48×3 batch.
     pub(crate) fn onet_forward<'t>(&self, x: &Tensor, act: &'t mut Activations) -> &'t Tensor {
-        forward(&self.onet, x, act)
+        self.onet_first.forward(x, &mut act.0[1]);
+        run(&self.onet, None, act)
+    }
+}
+
+/// Takes a crop network's first two layers, a convolution and a max-pool, as one layer.
+fn first_crop_layer(layers: &mut Vec<Layer>) -> CropConvPool {
+    match layers.drain(..2).as_slice() {
+        [Layer::Conv { kh, kw, weights }, Layer::Pool { size, stride, padding }] => CropConvPool::new(
+            *kh,
+            *kw,
+            weights,
+            Pool {
+                size: *size,
+                stride: *stride,
+                padding: *padding,
+            },
+        ),
+        _ => unreachable!("R-Net's and O-Net's definitions begin with a convolution and a max-pool"),
     }
 }
 
