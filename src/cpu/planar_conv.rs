@@ -134,7 +134,7 @@ impl PlanarConvPool2 {
                     if rows == 2 {
                         max_row(&mut first[..self.cout * computed], &second[..self.cout * computed]);
                     }
-                    pool_across_channels(first, computed, wo, self.cout, dst);
+                    pool_across_channels(first, second, computed, wo, self.cout, dst);
                 });
             });
     }
@@ -258,40 +258,28 @@ fn tile<const V: usize, const FUSED: bool>(
 
 /// One pooled row into `dst` (HWC, `cout` channels a pixel) from the column maxima `columns` (channel by
 /// channel, `width` computed pixels each, of which the first `wo` are the row's): pooled pixel `ox` takes
-/// columns `2·ox` and `2·ox + 1` when it exists. Eight pooled pixels at a time from 16 columns, then scattered
-/// to their pixels.
+/// columns `2·ox` and `2·ox + 1` when it exists. The maximum of every column and the next, all channels in one
+/// vector pass into `pairs` (comparisons, not `f32::max`, whose NaN rule costs a compare and a blend a vector:
+/// the values are finite, and none is −0, see `crop_conv::window_max`); then each pooled pixel's channels picked
+/// side by side, the stores in order. (Pooling eight pixels of a channel at a time and scattering them to their
+/// pixels compiled to scalar code.)
 #[multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx512fp16+avx2+fma",
     "x86_64+avx2+fma",
     "aarch64+neon"
 ))]
-fn pool_across_channels(columns: &[f32], width: usize, wo: usize, cout: usize, dst: &mut [f32]) {
-    let ow = dst.len() / cout;
-    // Pooled pixels whose window has both columns.
-    let pairs = wo / 2;
-    for (channel, columns) in columns.chunks_exact(width).take(cout).enumerate() {
-        let mut ox = 0;
-        while ox + LANES <= pairs {
-            let run: &[f32; 2 * LANES] = columns[2 * ox..2 * (ox + LANES)]
-                .try_into()
-                .unwrap_or(&[0.0; 2 * LANES]);
-            let mut pooled = [0.0f32; LANES];
-            for (l, p) in pooled.iter_mut().enumerate() {
-                *p = run[2 * l].max(run[2 * l + 1]);
-            }
-            let out = &mut dst[ox * cout + channel..][..(LANES - 1) * cout + 1];
-            for (l, &p) in pooled.iter().enumerate() {
-                out[l * cout] = p;
-            }
-            ox += LANES;
-        }
-        for ox in ox..ow {
-            let first = columns[2 * ox];
-            dst[ox * cout + channel] = if 2 * ox + 1 < wo {
-                first.max(columns[2 * ox + 1])
-            } else {
-                first
-            };
+fn pool_across_channels(columns: &[f32], pairs: &mut [f32], width: usize, wo: usize, cout: usize, dst: &mut [f32]) {
+    let n = cout * width;
+    let pairs = &mut pairs[..n - 1];
+    for ((p, &a), &b) in pairs.iter_mut().zip(&columns[..n - 1]).zip(&columns[1..n]) {
+        *p = if a > b { a } else { b };
+    }
+    // Pooled pixels whose window has both columns; the last of an odd row has one.
+    let both = wo / 2;
+    for (ox, pixel) in dst.chunks_exact_mut(cout).enumerate() {
+        let from: &[f32] = if ox < both { pairs } else { columns };
+        for (channel, v) in pixel.iter_mut().enumerate() {
+            *v = from[channel * width + 2 * ox];
         }
     }
 }
