@@ -26,10 +26,11 @@ use crate::pipeline::workspace::first_n;
 /// Pixels a vector.
 const LANES: usize = 8;
 /// Pixel vectors a register tile: 2 with AVX2 and NEON (5 × 2 accumulators, two inputs and a broadcast weight
-/// take 13 of AVX2's 16 registers), 4 with AVX-512, whose 512-bit vectors hold two of them (10 of its 32
-/// registers accumulate, enough to keep both FMA units busy).
+/// take 13 of AVX2's 16 registers), 6 with AVX-512, whose 512-bit vectors hold two of them: 15 of its 32
+/// registers accumulate, and each tap's 8 loads feed 15 multiply-adds (with 4: 7 loads for 10, and the layer took
+/// a fifth longer, by `perf`'s shares on `network_timings`).
 const VECTORS: usize = 2;
-const WIDE_VECTORS: usize = 4;
+const WIDE_VECTORS: usize = 6;
 /// Output pixels of the widest register tile: the least a row is computed.
 const TILE_PIXELS: usize = LANES * WIDE_VECTORS;
 /// Output channels a register tile.
