@@ -19,14 +19,13 @@ use multiversion::multiversion;
 use multiversion::target::target_cfg_f;
 use rayon::prelude::*;
 
-use super::gemm::{prelu, Epilogue};
+use super::gemm::Epilogue;
+use super::planar_conv::{finish_tile, tile, Taps, LANES};
 use super::tensor::Tensor;
 use super::thread_scratch::grow_on_every_thread;
 use crate::netdef::{pool_geometry, Padding, Weighted};
 use crate::pipeline::workspace::first_n;
 
-/// Pixels a vector.
-const LANES: usize = 8;
 /// Pixel vectors a register tile: 2 with AVX2 and NEON (4 × 2 accumulators, two inputs and a broadcast weight
 /// take 11 of AVX2's 16 registers), 6 with AVX-512, whose 512-bit vectors hold two of them (12 of its 32
 /// registers accumulate, enough to keep both FMA units busy).
@@ -275,60 +274,17 @@ fn group_by_tiles<const V: usize, const FUSED: bool>(
     let channels = epilogue.bias.len();
     let tile_pixels = LANES * V;
     debug_assert!(g.computed.is_multiple_of(tile_pixels) && conv.len() >= GROUP * g.plane);
+    let taps = Taps {
+        kh: g.kh,
+        kw: g.kw,
+        cin: g.cin,
+        row: g.w,
+        channel: g.h * g.w,
+    };
     for x0 in (0..g.computed).step_by(tile_pixels) {
-        let sums = tile::<V, FUSED>(input, g, weights, channels, group, x0);
-        for (k, sums) in sums.iter().enumerate() {
-            let channel = group + k;
-            let bias = epilogue.bias[channel];
-            let alpha = epilogue.alpha.map(|a| a[channel]);
-            let out = &mut conv[k * g.plane + x0..][..tile_pixels];
-            for (out, &v) in out.iter_mut().zip(sums.as_flattened()) {
-                let y = v + bias;
-                *out = match alpha {
-                    Some(a) => prelu(y, a),
-                    None => y,
-                };
-            }
-        }
+        let sums = tile::<V, GROUP, FUSED>(input, taps, weights, channels, group, x0);
+        finish_tile(&sums, epilogue, group, conv, g.plane, x0);
     }
-}
-
-/// The sums of output channels `group ..` for the flat outputs `x0 .. x0 + 8·V`, taps in (ky, kx, c) order.
-#[inline(always)]
-fn tile<const V: usize, const FUSED: bool>(
-    input: &[f32],
-    g: Geometry,
-    weights: &[f32],
-    channels: usize,
-    group: usize,
-    x0: usize,
-) -> [[[f32; LANES]; V]; GROUP] {
-    let Geometry { kh, kw, cin, h, w, .. } = g;
-    let mut acc = [[[0.0f32; LANES]; V]; GROUP];
-    for ky in 0..kh {
-        for kx in 0..kw {
-            for c in 0..cin {
-                // Slices of exactly the array's length: the conversions cannot fail (no fallback is compiled).
-                let run: &[[f32; LANES]; V] = input[c * h * w + ky * w + kx + x0..]
-                    .as_chunks::<LANES>()
-                    .0
-                    .first_chunk::<V>()
-                    .unwrap_or(&[[0.0; LANES]; V]);
-                let w: &[f32; GROUP] = weights[((ky * kw + kx) * cin + c) * channels + group..][..GROUP]
-                    .try_into()
-                    .unwrap_or(&[0.0; GROUP]);
-                for (k, acc) in acc.iter_mut().enumerate() {
-                    for (v, acc) in acc.iter_mut().enumerate() {
-                        for (l, acc) in acc.iter_mut().enumerate() {
-                            let x = run[v][l];
-                            *acc = if FUSED { x.mul_add(w[k], *acc) } else { x * w[k] + *acc };
-                        }
-                    }
-                }
-            }
-        }
-    }
-    acc
 }
 
 /// The max-pool of a group's output planes `conv` into their channels `first ..` of the HWC pixels `dst`

@@ -24,7 +24,7 @@ use crate::netdef::{pool_geometry, Padding, Weighted};
 use crate::pipeline::workspace::first_n;
 
 /// Pixels a vector.
-const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 /// Pixel vectors a register tile: 2 with AVX2 and NEON (5 × 2 accumulators, two inputs and a broadcast weight
 /// take 13 of AVX2's 16 registers), 6 with AVX-512, whose 512-bit vectors hold two of them: 15 of its 32
 /// registers accumulate, and each tap's 8 loads feed 15 multiply-adds (with 4: 7 loads for 10, and the layer took
@@ -197,52 +197,64 @@ fn row_by_tiles<const V: usize, const FUSED: bool>(
     let width = conv.len() / channels;
     let tile_pixels = LANES * V;
     debug_assert!(width >= TILE_PIXELS && shape.in_w >= width + shape.kw - 1);
+    let taps = Taps {
+        kh: shape.kh,
+        kw: shape.kw,
+        cin: shape.cin,
+        row: shape.cin * shape.in_w,
+        channel: shape.in_w,
+    };
     for group in (0..channels).step_by(GROUP) {
         for x0 in (0..width).step_by(tile_pixels) {
             // The last tile ends at the row's end, overlapping the one before: its pixels come out the same.
             let x0 = x0.min(width - tile_pixels);
-            let sums = tile::<V, FUSED>(input, shape, weights, channels, group, x0);
-            for (k, sums) in sums.iter().enumerate() {
-                let channel = group + k;
-                let bias = epilogue.bias[channel];
-                let alpha = epilogue.alpha.map(|a| a[channel]);
-                let out = &mut conv[channel * width + x0..][..tile_pixels];
-                for (out, &v) in out.iter_mut().zip(sums.as_flattened()) {
-                    let y = v + bias;
-                    *out = match alpha {
-                        Some(a) => prelu(y, a),
-                        None => y,
-                    };
-                }
-            }
+            let sums = tile::<V, GROUP, FUSED>(input, taps, weights, channels, group, x0);
+            finish_tile(&sums, epilogue, group, &mut conv[group * width..], width, x0);
         }
     }
 }
 
-/// The sums of output channels `group ..` for pixels `x0 .. x0 + 8·V`, taps in (ky, kx, c) order.
+/// Where a planar kernel's taps read: input `(ky, kx, c)` of output `x` lies at `x + ky·row + c·channel + kx`.
+#[derive(Clone, Copy)]
+pub(crate) struct Taps {
+    pub kh: usize,
+    pub kw: usize,
+    pub cin: usize,
+    pub row: usize,
+    pub channel: usize,
+}
+
+/// The sums of output channels `group .. group + G` for outputs `x0 .. x0 + 8·V`, taps in (ky, kx, c) order, from
+/// `weights`, the HWIO kernel's rows of `channels` (padded) output channels.
 #[inline(always)]
-fn tile<const V: usize, const FUSED: bool>(
+pub(crate) fn tile<const V: usize, const G: usize, const FUSED: bool>(
     input: &[f32],
-    shape: Shape,
+    taps: Taps,
     weights: &[f32],
     channels: usize,
     group: usize,
     x0: usize,
-) -> [[[f32; LANES]; V]; GROUP] {
-    let Shape { kh, kw, cin, in_w } = shape;
-    let mut acc = [[[0.0f32; LANES]; V]; GROUP];
+) -> [[[f32; LANES]; V]; G] {
+    let Taps {
+        kh,
+        kw,
+        cin,
+        row,
+        channel,
+    } = taps;
+    let mut acc = [[[0.0f32; LANES]; V]; G];
     for ky in 0..kh {
         for kx in 0..kw {
             for c in 0..cin {
                 // Slices of exactly the array's length: the conversions cannot fail (no fallback is compiled).
-                let run: &[[f32; LANES]; V] = input[(ky * cin + c) * in_w + x0 + kx..]
+                let run: &[[f32; LANES]; V] = input[ky * row + c * channel + x0 + kx..]
                     .as_chunks::<LANES>()
                     .0
                     .first_chunk::<V>()
                     .unwrap_or(&[[0.0; LANES]; V]);
-                let w: &[f32; GROUP] = weights[((ky * kw + kx) * cin + c) * channels + group..][..GROUP]
+                let w: &[f32; G] = weights[((ky * kw + kx) * cin + c) * channels + group..][..G]
                     .try_into()
-                    .unwrap_or(&[0.0; GROUP]);
+                    .unwrap_or(&[0.0; G]);
                 for (k, acc) in acc.iter_mut().enumerate() {
                     for (v, acc) in acc.iter_mut().enumerate() {
                         for (l, acc) in acc.iter_mut().enumerate() {
@@ -255,6 +267,31 @@ fn tile<const V: usize, const FUSED: bool>(
         }
     }
     acc
+}
+
+/// A tile's sums through bias and PReLU: channel `group + k` into `conv[k·stride + x0 ..]`.
+#[inline(always)]
+pub(crate) fn finish_tile<const V: usize, const G: usize>(
+    sums: &[[[f32; LANES]; V]; G],
+    epilogue: Epilogue<'_>,
+    group: usize,
+    conv: &mut [f32],
+    stride: usize,
+    x0: usize,
+) {
+    for (k, sums) in sums.iter().enumerate() {
+        let channel = group + k;
+        let bias = epilogue.bias[channel];
+        let alpha = epilogue.alpha.map(|a| a[channel]);
+        let out = &mut conv[k * stride + x0..][..LANES * V];
+        for (out, &v) in out.iter_mut().zip(sums.as_flattened()) {
+            let y = v + bias;
+            *out = match alpha {
+                Some(a) => prelu(y, a),
+                None => y,
+            };
+        }
+    }
 }
 
 /// One pooled row into `dst` (HWC, `cout` channels a pixel) from the column maxima `columns` (channel by
