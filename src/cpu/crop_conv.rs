@@ -20,7 +20,7 @@ use multiversion::target::target_cfg_f;
 use rayon::prelude::*;
 
 use super::gemm::Epilogue;
-use super::planar_conv::{finish_tile, tile, Taps, LANES};
+use super::planar_conv::{finish_tile, tile, GroupedWeights, Taps, LANES};
 use super::tensor::Tensor;
 use super::thread_scratch::grow_on_every_thread;
 use crate::netdef::{pool_geometry, Padding, Weighted};
@@ -55,11 +55,7 @@ pub(crate) struct CropConvPool {
     kw: usize,
     cin: usize,
     cout: usize,
-    /// The HWIO kernel as `kh·kw·cin` rows of the output channels padded with zeros to whole groups.
-    weights: Vec<f32>,
-    /// Bias and PReLU slopes, padded likewise.
-    bias: Vec<f32>,
-    alpha: Option<Vec<f32>>,
+    grouped: GroupedWeights,
     pool: Pool,
 }
 
@@ -135,22 +131,12 @@ impl Geometry {
 
 impl CropConvPool {
     pub fn new(kh: usize, kw: usize, w: &Weighted, pool: Pool) -> Self {
-        let padded = w.cout.next_multiple_of(GROUP);
-        let pad = |values: &[f32]| {
-            let mut out = vec![0.0; values.len() / w.cout * padded];
-            for (out, row) in out.chunks_exact_mut(padded).zip(values.chunks_exact(w.cout)) {
-                out[..w.cout].copy_from_slice(row);
-            }
-            out
-        };
         CropConvPool {
             kh,
             kw,
             cin: w.cin,
             cout: w.cout,
-            weights: pad(&w.kernel),
-            bias: pad(&w.bias),
-            alpha: w.alpha.as_deref().map(pad),
+            grouped: GroupedWeights::new(w, GROUP),
             pool,
         }
     }
@@ -194,12 +180,9 @@ impl CropConvPool {
         to_planes(crop, self.cin, planes);
         // The wrapped outputs of the last plane read this: any finite value will do.
         slack.fill(0.0);
-        let epilogue = Epilogue {
-            bias: &self.bias,
-            alpha: self.alpha.as_deref(),
-        };
+        let epilogue = self.grouped.epilogue();
         for group in (0..self.cout).step_by(GROUP) {
-            conv_group(input, g, &self.weights, group, conv, epilogue);
+            conv_group(input, g, &self.grouped.weights, group, conv, epilogue);
             let channels = GROUP.min(self.cout - group);
             let conv = &mut conv[..channels * g.plane];
             if g.pools_flat() {
@@ -449,16 +432,13 @@ mod tests {
             padding: Padding::Same,
         };
         let (_, layer) = layer(8, true, pool);
-        let epilogue = Epilogue {
-            bias: &layer.bias,
-            alpha: layer.alpha.as_deref(),
-        };
+        let epilogue = layer.grouped.epilogue();
         for (h, w) in [(3, TILE_PIXELS), (24, 24), (11, 13)] {
             let g = Geometry::new(3, 3, 3, (h, w), pool);
             let input = patterned_values(g.input_len());
             let planes = |tiling: Tiling| {
                 let mut conv = vec![f32::NAN; GROUP * g.plane];
-                tiling(&input, g, &layer.weights, GROUP, &mut conv, epilogue);
+                tiling(&input, g, &layer.grouped.weights, GROUP, &mut conv, epilogue);
                 conv.chunks_exact(g.plane)
                     .flat_map(|p| p[..g.computed].to_vec())
                     .collect::<Vec<_>>()

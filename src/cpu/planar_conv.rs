@@ -55,17 +55,23 @@ pub(crate) struct PlanarConvPool2 {
     kw: usize,
     cin: usize,
     cout: usize,
-    /// The HWIO kernel as `kh·kw·cin` rows of the output channels padded with zeros to whole groups.
-    weights: Vec<f32>,
-    /// Bias and PReLU slopes, padded likewise.
-    bias: Vec<f32>,
-    alpha: Option<Vec<f32>>,
+    grouped: GroupedWeights,
     padding: Padding,
 }
 
-impl PlanarConvPool2 {
-    pub fn new(kh: usize, kw: usize, w: &Weighted, padding: Padding) -> Self {
-        let padded = w.cout.next_multiple_of(GROUP);
+/// A layer's parameters for the planar kernels, its output channels padded with zeros to whole groups.
+#[derive(Clone, Debug)]
+pub(crate) struct GroupedWeights {
+    /// The HWIO kernel as `kh·kw·cin` rows of the padded output channels.
+    pub weights: Vec<f32>,
+    /// Bias and PReLU slopes, padded likewise.
+    pub bias: Vec<f32>,
+    pub alpha: Option<Vec<f32>>,
+}
+
+impl GroupedWeights {
+    pub fn new(w: &Weighted, group: usize) -> Self {
+        let padded = w.cout.next_multiple_of(group);
         let pad = |values: &[f32]| {
             let mut out = vec![0.0; values.len() / w.cout * padded];
             for (out, row) in out.chunks_exact_mut(padded).zip(values.chunks_exact(w.cout)) {
@@ -73,14 +79,34 @@ impl PlanarConvPool2 {
             }
             out
         };
+        GroupedWeights {
+            weights: pad(&w.kernel),
+            bias: pad(&w.bias),
+            alpha: w.alpha.as_deref().map(pad),
+        }
+    }
+
+    /// The padded output channels.
+    pub fn channels(&self) -> usize {
+        self.bias.len()
+    }
+
+    pub fn epilogue(&self) -> Epilogue<'_> {
+        Epilogue {
+            bias: &self.bias,
+            alpha: self.alpha.as_deref(),
+        }
+    }
+}
+
+impl PlanarConvPool2 {
+    pub fn new(kh: usize, kw: usize, w: &Weighted, padding: Padding) -> Self {
         PlanarConvPool2 {
             kh,
             kw,
             cin: w.cin,
             cout: w.cout,
-            weights: pad(&w.kernel),
-            bias: pad(&w.bias),
-            alpha: w.alpha.as_deref().map(pad),
+            grouped: GroupedWeights::new(w, GROUP),
             padding,
         }
     }
@@ -100,7 +126,7 @@ impl PlanarConvPool2 {
         // A row narrower than a tile is computed a whole tile wide from a zero-padded copy of its input rows.
         let computed = wo.max(TILE_PIXELS);
         let in_w = computed + self.kw - 1;
-        let channels = self.bias.len();
+        let channels = self.grouped.channels();
         grow_on_every_thread(&CONV_ROWS, &CONV_ROWS_GROWN, 2 * channels * computed);
         if in_w != x.w {
             grow_on_every_thread(&PADDED, &PADDED_GROWN, self.kh * self.cin * in_w);
@@ -143,17 +169,13 @@ impl PlanarConvPool2 {
     /// One convolution row, `conv.len() / channels` pixels wide, channel by channel: `input` holds the `kh`
     /// planar input rows it reads, `in_w` pixels each.
     fn conv_row(&self, input: &[f32], in_w: usize, conv: &mut [f32]) {
-        let epilogue = Epilogue {
-            bias: &self.bias,
-            alpha: self.alpha.as_deref(),
-        };
         let shape = Shape {
             kh: self.kh,
             kw: self.kw,
             cin: self.cin,
             in_w,
         };
-        planar_row(input, shape, &self.weights, conv, epilogue);
+        planar_row(input, shape, &self.grouped.weights, conv, self.grouped.epilogue());
     }
 }
 
@@ -386,11 +408,8 @@ mod tests {
         let bias = (0..cout).map(|o| o as f32 * 0.02 - 0.1).collect();
         let alpha = Some((0..cout).map(|o| 0.1 + o as f32 * 0.03).collect());
         let layer = PlanarConvPool2::new(kh, kw, &Weighted::patterned(9, cin, cout, bias, alpha), Padding::Same);
-        let epilogue = Epilogue {
-            bias: &layer.bias,
-            alpha: layer.alpha.as_deref(),
-        };
-        let channels = layer.bias.len();
+        let epilogue = layer.grouped.epilogue();
+        let channels = layer.grouped.channels();
         for width in [TILE_PIXELS, TILE_PIXELS + 17, 3 * TILE_PIXELS] {
             let shape = Shape {
                 kh,
@@ -401,7 +420,7 @@ mod tests {
             let input = patterned_values(kh * cin * shape.in_w);
             let row = |tiling: Tiling| {
                 let mut conv = vec![f32::NAN; channels * width];
-                tiling(&input, shape, &layer.weights, &mut conv, epilogue);
+                tiling(&input, shape, &layer.grouped.weights, &mut conv, epilogue);
                 conv
             };
             let pairs: [(Tiling, Tiling); 2] = [
