@@ -227,10 +227,9 @@ mod tests {
 
     #[test]
     fn every_register_tile_gives_the_same_bits_and_the_float64_sums() {
-        // The networks' direct layers (P-Net's 10 → 16, the 2×2 layers on 3-pixel rows), the 3-channel first layers
-        // (the reference of the planar kernels' tests)
-        // and rows narrower than, equal to and wider than each tile; one, two, three and four panels (the odd one
-        // goes alone in the two-panel tiling).
+        // The networks' direct layers (P-Net's 10 → 16, the 2×2 layers on 3-pixel rows) and their 3-channel first
+        // layers (the planar kernels' tests compare against this kernel), and rows narrower than, equal to and
+        // wider than each tile; one, two, three and four panels (the odd one goes alone in the two-panel tiling).
         for (kh, kw, cin, cout) in [
             (3, 3, 3, 28),
             (3, 3, 3, 32),

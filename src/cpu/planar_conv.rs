@@ -5,7 +5,8 @@
 //! 10 lanes of 16: the layer ran at a third of the others' speed. Here each input load is 8 neighbouring pixels
 //! of one channel, one run of a planar row, multiplied into 5 output channels, and every lane works. Each output
 //! sums its taps in the direct kernel's order, (ky, kx, c), fused where the hardware fuses, so the results are
-//! bit for bit those of the direct kernel and the max-pool on the same image in HWC.
+//! bit for bit those of the direct kernel and the max-pool on the same image in HWC. The register tile
+//! ([`tile`], [`finish_tile`]) serves R-Net's and O-Net's first layers too (`crop_conv.rs`).
 //!
 //! [`Layout::RowPlanar`]: super::resize::Layout::RowPlanar
 
