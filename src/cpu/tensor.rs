@@ -96,7 +96,7 @@ impl Sample for u8 {
     /// is never converted as a whole: no float copy of a 4K frame (100 MB) and no pass over it.
     #[inline(always)]
     fn value(self) -> f32 {
-        (f32::from(self) - 127.5) / 128.0
+        self.units() / 128.0
     }
 
     #[inline(always)]
