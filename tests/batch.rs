@@ -58,8 +58,8 @@ fn a_gpu_batch_gives_each_image_its_own_faces() {
     assert_eq!(faces, 3);
     assert!(gpu.detect_batch(&[] as &[image::RgbImage]).unwrap().is_empty());
 
-    // The golden images (those lavapipe takes in CI, or all of them with MTCNN_GPU_ALL_IMAGES=1) as one
-    // mixed-size batch: the same faces as one by one.
+    // The golden images (all of them with MTCNN_GPU_ALL_IMAGES=1, as in CI; otherwise those up to about
+    // 640×480) as one mixed-size batch: the same faces as one by one.
     let Some(images) = golden_images("a_gpu_batch_gives_each_image_its_own_faces", 640 * 512) else {
         return;
     };
