@@ -6,7 +6,7 @@
 # default), so a hung driver cannot use up the lent time; a failing step does not stop the others. Writes log.txt
 # and the benchmarks' JSON to $OUT (the tool's folder of results), or to ./device-check-out.
 #
-# On this machine with lavapipe, for a dry run: WGPU_BACKEND=vulkan MTCNN_GPU_ALL_IMAGES=0 bash scripts/device-check/run.sh
+# On this machine with lavapipe, for a dry run: WGPU_BACKEND=vulkan bash scripts/device-check/run.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 prepared="$PWD/.device-check"
@@ -53,7 +53,7 @@ icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$icd" ] && export VK_DRIVER_FILES="$icd"
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}" MTCNN_REQUIRE_GPU=1 MTCNN_REQUIRE_DATA=1 CI=1
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
-# Every golden image, not only those lavapipe takes in CI (0 for a dry run on lavapipe).
+# Every golden image, as in CI.
 export MTCNN_GPU_ALL_IMAGES="${MTCNN_GPU_ALL_IMAGES:-1}"
 export MTCNN_SHARED_DATA="$prepared/shared/data"
 # The test binaries look for assets/ under the folder they were built in.
