@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a lent GPU machine (the `device` tool), from the repository root, with .device-check/ carried over from
 # scripts/device-check/prepare.sh: prints the adapter, times detection on the GPU and on the host's CPU (each
-# stage, one frame and batches of 16), runs the GPU tests (kernels, networks, every golden image, batches) and
+# stage as JSON, one frame and batches of 16), runs the GPU tests (kernels, networks, every golden image, batches) and
 # prints each layer's time. Every step has a time limit and the whole run a budget (DEVICE_CHECK_SECONDS, 420 by
 # default), so a hung driver cannot use up the lent time; a failing step does not stop the others. Writes log.txt
 # and the benchmarks' JSON to $OUT (the tool's folder of results), or to ./device-check-out.
@@ -63,17 +63,21 @@ if [ "$built_in" != "$PWD" ] && [ ! -e "$built_in" ]; then
 fi
 images="$MTCNN_SHARED_DATA/images"
 
+# stage_bench DEVICE SIZE RUNS: the time of each stage, one run of `mtcnn bench`, its JSON into the log and $OUT.
+stage_bench() {
+  step 60 "$1 $2, stages" bash -o pipefail -c '"$0" bench "$1" --device "$2" --stages --runs "$3" --json | tee "$4"' \
+    "$bin/mtcnn" "$images/bench_$2.png" "$1" "$3" "$out/$1_$2.json"
+}
+
 step 30 machine bash -c 'nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; nproc; uname -r'
 for size in 640x480 1920x1080; do
-  step 60 "CPU $size, all cores, stages" "$bin/mtcnn" bench "$images/bench_$size.png" --device cpu --stages --runs 20
+  stage_bench cpu "$size" 20
 done
 # Without an adapter the GPU steps would only repeat the same error.
 if step 60 adapter "$bin/mtcnn" -v bench "$images/bench_640x480.png" --device gpu --runs 3; then
   for size in 640x480 1920x1080; do
-    image="$images/bench_$size.png"
-    step 60 "GPU $size, stages" "$bin/mtcnn" bench "$image" --device gpu --stages --runs 50
-    step 60 "GPU $size, JSON" bash -c "'$bin/mtcnn' bench '$image' --device gpu --stages --runs 50 --json > '$out/gpu_$size.json'"
-    step 90 "GPU $size, batches of 16" "$bin/mtcnn" bench "$image" --device gpu --batch 16 --runs 20
+    stage_bench gpu "$size" 50
+    step 90 "gpu $size, batches of 16" "$bin/mtcnn" bench "$images/bench_$size.png" --device gpu --batch 16 --runs 20
   done
   # Each kernel against the CPU's and the networks within 1e-4, the golden images (all 18 on a real GPU), batches.
   step 180 "library: GPU kernels and networks" "$bin/mtcnn_wgpu" parity_tests gpu:: --test-threads=1 --show-output
