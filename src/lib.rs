@@ -27,7 +27,8 @@
 //! networks, described once as data (`netdef.rs`), sit behind a small backend interface (`backend.rs`) that the CPU
 //! path (`cpu/`) and the GPU path (`gpu/`, kernels in `shaders/`) implement. A detector that shares the
 //! application's own wgpu device is built with `DetectorBuilder::wgpu_device` (`gpu` feature);
-//! [`Detector::detect_async`] serves async executors.
+//! [`Detector::detect_async`] serves async executors. The CPU path's kernels exist in versions for AVX-512,
+//! AVX2 + FMA, NEON and the baseline; [`CpuKernels::detected`] says which one this machine runs.
 //!
 //! Cargo features: `gpu` (the wgpu path) and `cli` (the `mtcnn` tool), both on by default. Without `gpu` the crate
 //! has no wgpu dependency, [`Device::Gpu`] is an [`Error::DeviceUnavailable`] and [`Device::Auto`] uses the CPU.
@@ -56,6 +57,7 @@ mod timings;
 mod weights;
 
 pub use align::align;
+pub use cpu::CpuKernels;
 pub use detector::{Detector, DetectorBuilder};
 pub use error::{Error, Result};
 pub use face::{BoundingBox, Face, Keypoints, Point, Unrounded};

@@ -250,6 +250,7 @@ fn bench_json_reports_the_figures_and_each_stage() {
         (&512.into(), &512.into(), &"cpu".into(), &2.into(), &1.into(), &1.into())
     );
     assert!(v["adapter"].is_null(), "{v}");
+    assert_eq!(v["cpu_kernels"], mtcnn_wgpu::CpuKernels::detected().name(), "{v}");
     let (median, min) = (v["median_ms"].as_f64().unwrap(), v["min_ms"].as_f64().unwrap());
     assert!(min > 0.0 && min <= median, "{v}");
     let s = &v["stages"];
@@ -310,6 +311,21 @@ fn threads_sets_the_cpu_pool_and_zero_is_refused() {
     );
     let out = mtcnn(&["detect", "--threads", "0", astronaut().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[test]
+fn verbose_and_bench_name_the_cpu_kernels_that_run() {
+    let kernels = mtcnn_wgpu::CpuKernels::detected();
+    let image = astronaut();
+    let image = image.to_str().unwrap();
+    let out = mtcnn(&["-v", "detect", "--device", "cpu", "--threads", "2", image]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = format!("device: cpu, 2 threads, {kernels} kernels (requested cpu)");
+    assert!(text(&out.stderr).contains(&line), "{line:?} in {}", text(&out.stderr));
+    let out = mtcnn(&["bench", image, "--runs", "1", "--device", "cpu", "--threads", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = format!("device cpu ({kernels} kernels) threads 2: 1 faces");
+    assert!(text(&out.stdout).contains(&line), "{line:?} in {}", text(&out.stdout));
 }
 
 #[cfg(feature = "gpu")]

@@ -103,8 +103,10 @@ fn every_reference_image_matches_the_python_package() {
         );
         faces += ours.len();
     }
+    // Which version of the CPU kernels was checked (scripts/cpu-kernel-versions.sh runs the others).
     println!(
-        "golden: {} images, {faces} faces, worst coordinate error {:.2e} px, worst confidence error {:.2e}",
+        "golden ({} kernels): {} images, {faces} faces, worst coordinate error {:.2e} px, worst confidence error {:.2e}",
+        mtcnn_wgpu::CpuKernels::detected().name(),
         names.len(),
         margin.px,
         margin.conf

@@ -14,6 +14,7 @@ mod crop_conv;
 mod crop_order;
 mod direct_conv;
 mod gemm;
+mod kernel_version;
 pub(crate) mod layers;
 mod levels;
 pub(crate) mod nets;
@@ -30,6 +31,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+pub use kernel_version::CpuKernels;
 pub use nets::CpuNets;
 
 use crate::align::Similarity;

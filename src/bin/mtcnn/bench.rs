@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use mtcnn_wgpu::StageTimings;
+use mtcnn_wgpu::{CpuKernels, StageTimings};
 use serde_json::{json, Value};
 
 use crate::{build_detector, decoding, BenchArgs};
@@ -37,6 +37,7 @@ pub fn run(args: &BenchArgs) -> Result<usize, String> {
             "device": detector.device().name(),
             "adapter": detector.adapter(),
             "threads": detector.cpu_threads(),
+            "cpu_kernels": CpuKernels::detected().name(),
             "batch": args.batch,
             "runs": runs,
             "faces": faces,
@@ -62,8 +63,13 @@ pub fn run(args: &BenchArgs) -> Result<usize, String> {
         String::new()
     };
     let peak = peak.map_or(String::new(), |mib| format!(", peak memory {mib:.0} MiB"));
+    // The CPU kernels' version matters to the CPU path only (on a GPU the host's CPU runs NMS and little else).
+    let kernels = match detector.adapter() {
+        Some(_) => String::new(),
+        None => format!(" ({} kernels)", CpuKernels::detected()),
+    };
     println!(
-        "{} {}x{} device {} threads {}: {} faces, median {:.2} ms, min {:.2} ms over {runs} runs{per_batch}{peak}",
+        "{} {}x{} device {}{kernels} threads {}: {} faces, median {:.2} ms, min {:.2} ms over {runs} runs{per_batch}{peak}",
         args.image.display(),
         image.width(),
         image.height(),

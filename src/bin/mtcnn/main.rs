@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mtcnn_wgpu::{Detector, Device, Stages, Thresholds, Weights};
+use mtcnn_wgpu::{CpuKernels, Detector, Device, Stages, Thresholds, Weights};
 
 #[derive(Parser)]
 #[command(name = "mtcnn", version, about = "MTCNN face detection and 5-point landmarks")]
@@ -167,8 +167,9 @@ pub(crate) fn build_detector(args: &DetectorArgs) -> Result<Detector, String> {
     match detector.adapter() {
         Some(adapter) => log::info!("device: gpu, adapter {adapter} (requested {})", device.name()),
         None => log::info!(
-            "device: cpu, {} threads (requested {})",
+            "device: cpu, {} threads, {} kernels (requested {})",
             detector.cpu_threads(),
+            CpuKernels::detected(),
             device.name()
         ),
     }
