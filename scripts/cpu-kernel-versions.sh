@@ -10,7 +10,7 @@
 # Each golden run prints which kernels it checked, and the script fails unless they are the expected ones.
 # Installs what is missing (apt: qemu-user, 32-bit x86 libraries, the AArch64 cross compiler; rustup: the two
 # targets).
-# Needs ../shared/data. About 15 minutes on two cores: the two builds, and NEON's golden run under emulation.
+# Needs ../shared/data. About 12 minutes on two cores: the two builds, and NEON's golden run under emulation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MTCNN_REQUIRE_DATA=1

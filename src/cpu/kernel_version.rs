@@ -9,11 +9,11 @@ use multiversion::target::target_cfg_f;
 ///
 /// Every hot loop of the CPU path is compiled several times, and the first version the processor supports runs
 /// (chosen when the loop first runs; the same choice for every loop). The versions with fused multiply-adds
-/// (AVX-512, AVX2 + FMA, NEON) sum every output in the same order and give the same bits (AVX2 + FMA checked in
-/// CI on five images; NEON, checked once on six, also has the same margins on the golden images). The portable
-/// version rounds each multiplication and addition apart, so its results differ in the last bits (within 2e-3 px
-/// of the reference on the golden images, as the others). `mtcnn -v` and `mtcnn bench` print it; `scripts/cpu-kernel-versions.sh` checks the versions a machine
-/// does not run.
+/// (AVX-512, AVX2 + FMA, NEON) sum every output in the same order and give the same bits (AVX2 + FMA against
+/// AVX-512 checked in CI on five images, NEON once on six). The portable version rounds each multiplication and
+/// addition apart, so its results differ in the last bits (within 2e-3 px of the reference on the golden images,
+/// as the others). `mtcnn -v` and `mtcnn bench` print it; `scripts/cpu-kernel-versions.sh` checks the versions
+/// that a machine does not run.
 ///
 /// ```
 /// let kernels = mtcnn_wgpu::CpuKernels::detected();
@@ -139,11 +139,20 @@ mod tests {
         assert_eq!(kernels, CpuKernels::Neon);
         #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         assert_eq!(kernels, CpuKernels::Portable);
+    }
+
+    #[test]
+    fn each_version_has_its_short_and_its_display_name() {
+        let all = [
+            CpuKernels::Avx512,
+            CpuKernels::Avx2,
+            CpuKernels::Neon,
+            CpuKernels::Portable,
+        ];
+        assert_eq!(all.map(CpuKernels::name), ["avx512", "avx2", "neon", "portable"]);
         assert_eq!(
-            CpuKernels::Avx2.to_string(),
-            "AVX2 + FMA",
-            "the display name; {kernels} is {}",
-            kernels.name()
+            all.map(|k| k.to_string()),
+            ["AVX-512", "AVX2 + FMA", "NEON", "portable"]
         );
     }
 }
