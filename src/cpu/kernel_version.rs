@@ -10,10 +10,10 @@ use multiversion::target::target_cfg_f;
 /// Every hot loop of the CPU path is compiled several times, and the first version the processor supports runs
 /// (chosen when the loop first runs; the same choice for every loop). The versions with fused multiply-adds
 /// (AVX-512, AVX2 + FMA, NEON) sum every output in the same order and give the same bits (AVX2 + FMA against
-/// AVX-512 checked in CI on five images, NEON once on six). The portable version rounds each multiplication and
-/// addition apart, so its results differ in the last bits (within 2e-3 px of the reference on the golden images,
-/// as the others). `mtcnn -v` and `mtcnn bench` print it; `scripts/cpu-kernel-versions.sh` checks the versions
-/// that a machine does not run.
+/// AVX-512 checked in CI on six images, NEON once on the same six). The portable version rounds each
+/// multiplication and addition apart, so its results differ in the last bits (within 2e-3 px of the reference on
+/// the golden images, as the others). `mtcnn -v` and `mtcnn bench` print it; `scripts/cpu-kernel-versions.sh`
+/// checks the versions that a machine does not run.
 ///
 /// ```
 /// let kernels = mtcnn_wgpu::CpuKernels::detected();
