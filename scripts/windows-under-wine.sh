@@ -7,7 +7,7 @@
 # CLI and the tests build and behave on Windows (paths, files, threads, the standard library's Windows side).
 # Installs what is missing (apt: wine64, the MinGW cross compiler, Xvfb; rustup: the target). Wine before 9.0 lacks
 # bcryptprimitives.dll, which Rust's standard library imports; a stand-in is built from scripts/wine/ then.
-# Needs ../shared/data, and lavapipe (.ci/run installs it). About 10 minutes on two cores, most of it the build.
+# Needs ../shared/data, and lavapipe (.ci/run installs it). About 12 minutes on two cores, most of it the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
