@@ -8,12 +8,14 @@
 # Installs what is missing (apt: wine64, the MinGW cross compiler, Xvfb; rustup: the target). Wine before 9.0 lacks
 # bcryptprimitives.dll, which Rust's standard library imports; a stand-in is built from scripts/wine/ then.
 # Needs ../shared/data, and lavapipe (.ci/run installs it). About 12 minutes on two cores, most of it the build.
+# Run by hand, not by .ci/run: in one run of five a doctest's process was killed under Wine (README, Test it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian puts wine64 outside PATH.
+wine_path() { command -v wine64 || echo /usr/lib/wine/wine64; }
 need=()
-wine=$(command -v wine64 || echo /usr/lib/wine/wine64)
-[ -x "$wine" ] || need+=(wine64)
+[ -x "$(wine_path)" ] || need+=(wine64)
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need+=(gcc-mingw-w64-x86-64)
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 if [ ${#need[@]} -gt 0 ]; then
@@ -21,7 +23,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
-wine=$(command -v wine64 || echo /usr/lib/wine/wine64)
+wine=$(wine_path)
 wineserver=$(command -v wineserver || echo "$(dirname "$wine")/wineserver")
 rustup target add x86_64-pc-windows-gnu
 
